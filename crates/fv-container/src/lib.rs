@@ -1,0 +1,1 @@
+//! fv-container (placeholder; see docs/architecture.md).

@@ -1,0 +1,1 @@
+//! fv-devices (placeholder; see docs/architecture.md).

@@ -1,0 +1,1 @@
+//! fv-guest (placeholder; see docs/architecture.md).

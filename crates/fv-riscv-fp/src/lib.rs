@@ -1,0 +1,1 @@
+//! fv-riscv-fp (placeholder; see docs/architecture.md).

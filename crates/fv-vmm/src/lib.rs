@@ -1,0 +1,1 @@
+//! fv-vmm (placeholder; see docs/architecture.md).
