@@ -26,6 +26,14 @@ pub struct Clint {
     cmp_lock: Mutex<()>,
 }
 
+impl std::fmt::Debug for Clint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clint")
+            .field("harts", &self.cpus.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Clint {
     /// A CLINT for `cpus` (hart `h` is `cpus[h]`), reading `mtime` from
     /// `clock`.

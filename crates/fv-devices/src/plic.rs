@@ -88,6 +88,17 @@ impl PlicState {
     }
 }
 
+impl std::fmt::Debug for Plic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.lock();
+        f.debug_struct("Plic")
+            .field("harts", &self.cpus.len())
+            .field("pending", &st.pending)
+            .field("claimed", &st.claimed)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Plic {
     /// A PLIC whose contexts drive the external interrupt bits of `cpus`
     /// (hart `h` is `cpus[h]`).

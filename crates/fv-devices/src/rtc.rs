@@ -60,6 +60,17 @@ fn host_ns() -> u64 {
         .unwrap_or(0)
 }
 
+impl std::fmt::Debug for GoldfishRtc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.inner.lock();
+        f.debug_struct("GoldfishRtc")
+            .field("alarm_next", &st.alarm_next)
+            .field("alarm_running", &st.alarm_running)
+            .field("irq_pending", &st.irq_pending)
+            .finish_non_exhaustive()
+    }
+}
+
 impl GoldfishRtc {
     /// An RTC showing host time, interrupting on `irq`.
     pub fn new(irq: Arc<dyn IrqLine>) -> Self {

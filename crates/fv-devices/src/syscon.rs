@@ -17,6 +17,12 @@ pub struct Syscon {
     vm: Arc<VmControl>,
 }
 
+impl std::fmt::Debug for Syscon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Syscon").finish_non_exhaustive()
+    }
+}
+
 impl Syscon {
     /// A finisher that stops `vm`.
     pub fn new(vm: Arc<VmControl>) -> Self {

@@ -107,6 +107,19 @@ struct UartState {
     dropped: u64,
 }
 
+impl std::fmt::Debug for Uart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.inner.lock();
+        f.debug_struct("Uart")
+            .field("ier", &st.ier)
+            .field("lcr", &st.lcr)
+            .field("fcr", &st.fcr)
+            .field("rx", &st.rx.len())
+            .field("backlog", &st.backlog.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Uart {
     /// A UART in its reset state that interrupts on `irq` and transmits to
     /// `output`.
