@@ -2,16 +2,31 @@
 //! libraries and maps outcomes to exit codes.
 
 mod container;
+mod guest;
+mod run;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit code for bad arguments (clap uses 2 as well).
-const EXIT_USAGE: u8 = 2;
+/// Bad arguments or input files (clap uses 2 as well).
+pub const EXIT_USAGE: u8 = 2;
+/// The guest asked for a reboot (without `--on-reboot restart`).
+pub const EXIT_REBOOT: u8 = 3;
+/// The engine met state it cannot continue from.
+pub const EXIT_FAULT: u8 = 4;
+
+/// An error in what the user gave us: exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 #[derive(Parser, Debug)]
-#[command(name = "fv", version, about = "ferrovisor: virtual machines and containers")]
+#[command(
+    name = "fv",
+    version,
+    about = "ferrovisor: virtual machines and containers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,6 +34,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Boot a RISC-V 64 virtual machine (the default guest if no --kernel).
+    Run(run::RunArgs),
+    /// The default guest.
+    #[command(subcommand)]
+    Guest(guest::GuestCommand),
     /// Containers: run, list, stop, remove, exec, logs, inspect.
     #[command(subcommand)]
     Container(container::ContainerCommand),
@@ -31,8 +51,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FV_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Guest(c) => guest::run(c),
         Command::Container(c) => container::run_container(c),
         Command::Image(c) => container::run_image(c),
         Command::Oci(c) => container::run_oci(c),
@@ -41,7 +70,11 @@ fn main() -> ExitCode {
         Ok(c) => ExitCode::from(c),
         Err(e) => {
             eprintln!("fv: {e:#}");
-            ExitCode::from(EXIT_USAGE)
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

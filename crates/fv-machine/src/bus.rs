@@ -62,7 +62,12 @@ impl MmioBus {
     }
 
     /// Adds `dev` at `[base, base+len)`.
-    pub fn insert(&mut self, base: u64, len: u64, dev: Arc<dyn MmioDevice>) -> Result<(), BusError> {
+    pub fn insert(
+        &mut self,
+        base: u64,
+        len: u64,
+        dev: Arc<dyn MmioDevice>,
+    ) -> Result<(), BusError> {
         let end = base
             .checked_add(len)
             .filter(|_| len > 0)
@@ -134,9 +139,15 @@ mod tests {
         bus.insert(0x0200_0000, 0x1_0000, b.clone()).unwrap();
         assert_eq!(
             bus.insert(0x1000_0080, 0x100, a.clone()),
-            Err(BusError::Overlap { base: 0x1000_0080, len: 0x100 })
+            Err(BusError::Overlap {
+                base: 0x1000_0080,
+                len: 0x100
+            })
         );
-        assert!(matches!(bus.insert(5, 0, a.clone()), Err(BusError::InvalidRange { .. })));
+        assert!(matches!(
+            bus.insert(5, 0, a.clone()),
+            Err(BusError::InvalidRange { .. })
+        ));
         let mut buf = [0u8; 4];
         assert!(bus.read(0x1000_0005, &mut buf));
         assert_eq!(buf, [5; 4]);

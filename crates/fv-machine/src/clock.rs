@@ -13,7 +13,10 @@ pub struct GuestClock {
 impl GuestClock {
     /// A clock that reads 0 now and advances `freq_hz` ticks per second.
     pub fn new(freq_hz: u64) -> Self {
-        assert!(freq_hz > 0 && freq_hz <= 1_000_000_000, "timer frequency out of range");
+        assert!(
+            freq_hz > 0 && freq_hz <= 1_000_000_000,
+            "timer frequency out of range"
+        );
         Self {
             start: Instant::now(),
             freq_hz,
@@ -57,7 +60,11 @@ mod tests {
         let a = c.ticks();
         std::thread::sleep(Duration::from_millis(5));
         let b = c.ticks();
-        assert!(b >= a + 40_000, "5 ms at 10 MHz is 50k ticks, got {}", b - a);
+        assert!(
+            b >= a + 40_000,
+            "5 ms at 10 MHz is 50k ticks, got {}",
+            b - a
+        );
         let at = c.instant_of(1_000_000);
         assert_eq!(c.ticks_at(at), 1_000_000);
         // Far-future deadlines do not overflow.

@@ -74,7 +74,10 @@ impl VmControl {
 
     /// The reason of the first exit request, if any.
     pub fn exit_reason(&self) -> Option<ExitReason> {
-        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

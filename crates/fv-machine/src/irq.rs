@@ -107,10 +107,7 @@ impl CpuIrq {
         while !*woken {
             match deadline {
                 None => {
-                    woken = self
-                        .sleep_cv
-                        .wait(woken)
-                        .unwrap_or_else(|e| e.into_inner());
+                    woken = self.sleep_cv.wait(woken).unwrap_or_else(|e| e.into_inner());
                 }
                 Some(d) => {
                     let now = Instant::now();

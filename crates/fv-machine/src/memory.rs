@@ -79,7 +79,12 @@ impl GuestRam {
             .find_region(GuestAddress(base))
             .and_then(|r| r.get_host_address(vm_memory::MemoryRegionAddress(0)).ok())
             .ok_or(MemoryError::InvalidLayout { base, size })?;
-        Ok(Self { mem, base, size, host })
+        Ok(Self {
+            mem,
+            base,
+            size,
+            host,
+        })
     }
 
     /// Guest-physical base address.
@@ -225,19 +230,31 @@ impl GuestRam {
     /// Copies `data` into RAM at guest-physical `addr` (marks pages dirty).
     pub fn write_slice(&self, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
         self.offset_of(addr, data.len() as u64)
-            .ok_or(MemoryError::OutOfRange { addr, len: data.len() as u64 })?;
+            .ok_or(MemoryError::OutOfRange {
+                addr,
+                len: data.len() as u64,
+            })?;
         self.mem
             .write_slice(data, GuestAddress(addr))
-            .map_err(|_| MemoryError::OutOfRange { addr, len: data.len() as u64 })
+            .map_err(|_| MemoryError::OutOfRange {
+                addr,
+                len: data.len() as u64,
+            })
     }
 
     /// Copies RAM at guest-physical `addr` into `data`.
     pub fn read_slice(&self, addr: u64, data: &mut [u8]) -> Result<(), MemoryError> {
         self.offset_of(addr, data.len() as u64)
-            .ok_or(MemoryError::OutOfRange { addr, len: data.len() as u64 })?;
+            .ok_or(MemoryError::OutOfRange {
+                addr,
+                len: data.len() as u64,
+            })?;
         self.mem
             .read_slice(data, GuestAddress(addr))
-            .map_err(|_| MemoryError::OutOfRange { addr, len: data.len() as u64 })
+            .map_err(|_| MemoryError::OutOfRange {
+                addr,
+                len: data.len() as u64,
+            })
     }
 }
 
@@ -289,8 +306,17 @@ mod tests {
 
     #[test]
     fn invalid_layouts() {
-        assert!(matches!(GuestRam::new(0, 0), Err(MemoryError::InvalidLayout { .. })));
-        assert!(matches!(GuestRam::new(0x1001, 0x1000), Err(MemoryError::InvalidLayout { .. })));
-        assert!(matches!(GuestRam::new(u64::MAX - 0xfff, 0x2000), Err(MemoryError::InvalidLayout { .. })));
+        assert!(matches!(
+            GuestRam::new(0, 0),
+            Err(MemoryError::InvalidLayout { .. })
+        ));
+        assert!(matches!(
+            GuestRam::new(0x1001, 0x1000),
+            Err(MemoryError::InvalidLayout { .. })
+        ));
+        assert!(matches!(
+            GuestRam::new(u64::MAX - 0xfff, 0x2000),
+            Err(MemoryError::InvalidLayout { .. })
+        ));
     }
 }

@@ -7,7 +7,9 @@ pub enum SizeError {
     #[error("empty size")]
     Empty,
     /// The text is not a number with an optional K/M/G/T suffix.
-    #[error("invalid size '{0}': expected a number with an optional K, M, G or T suffix (e.g. 512M)")]
+    #[error(
+        "invalid size '{0}': expected a number with an optional K, M, G or T suffix (e.g. 512M)"
+    )]
     Invalid(String),
     /// The value does not fit in 64 bits.
     #[error("size '{0}' is too large")]
@@ -65,6 +67,9 @@ mod tests {
             parse_size("99999999999999999999"),
             Err(SizeError::Overflow(_))
         ));
-        assert!(matches!(parse_size("16777216T"), Err(SizeError::Overflow(_))));
+        assert!(matches!(
+            parse_size("16777216T"),
+            Err(SizeError::Overflow(_))
+        ));
     }
 }

@@ -1,0 +1,128 @@
+//! `fv run`: boot a VM on the terminal.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use fv_vmm::{BiosMode, ConsoleConfig, ExitReason, RebootAction, VmConfig};
+
+use crate::{EXIT_FAULT, EXIT_REBOOT};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Kernel: a riscv64 Linux `Image` (or ELF); with `--bios none`, a
+    /// bare-metal ELF or raw binary. Default: the default guest (fetched
+    /// and cached on first use).
+    #[arg(long)]
+    pub kernel: Option<PathBuf>,
+    /// Initial ramdisk (initramfs).
+    #[arg(long)]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line [default: console=ttyS0].
+    #[arg(long)]
+    pub append: Option<String>,
+    /// Guest RAM, e.g. 512M or 2G.
+    #[arg(long, default_value = "512M")]
+    pub mem: String,
+    /// Number of harts (1 to 8).
+    #[arg(long, default_value_t = 1)]
+    pub cpus: usize,
+    /// Console: stdio, none, or file=PATH.
+    #[arg(long, default_value = "stdio")]
+    pub console: String,
+    /// Firmware: `default` (the hypervisor answers SBI calls; no firmware in
+    /// the guest) or `none` (run the kernel file in M-mode, as QEMU's
+    /// `-bios none`).
+    #[arg(long, default_value = "default")]
+    pub bios: String,
+    /// What a guest reboot does: exit (status 3) or restart.
+    #[arg(long, default_value = "exit")]
+    pub on_reboot: String,
+}
+
+fn usage(msg: String) -> anyhow::Error {
+    anyhow::Error::new(crate::UsageError(msg))
+}
+
+fn parse_console(s: &str) -> anyhow::Result<ConsoleConfig> {
+    match s {
+        "stdio" => Ok(ConsoleConfig::Stdio),
+        "none" => Ok(ConsoleConfig::None),
+        _ => match s.strip_prefix("file=") {
+            Some(p) if !p.is_empty() => Ok(ConsoleConfig::File(PathBuf::from(p))),
+            _ => Err(usage(format!(
+                "--console '{s}': expected stdio, none or file=PATH"
+            ))),
+        },
+    }
+}
+
+/// Builds the VM configuration from the arguments.
+pub fn config(args: &RunArgs) -> anyhow::Result<VmConfig> {
+    let mem = fv_machine::parse_size(&args.mem).map_err(|e| usage(format!("--mem: {e}")))?;
+    let bios = match args.bios.as_str() {
+        "default" | "sbi" => BiosMode::Sbi,
+        "none" => BiosMode::None,
+        other => {
+            return Err(usage(format!(
+                "--bios '{other}': expected 'default' or 'none' (external firmware is not supported yet)"
+            )))
+        }
+    };
+    let on_reboot = match args.on_reboot.as_str() {
+        "exit" => RebootAction::Exit,
+        "restart" => RebootAction::Restart,
+        other => {
+            return Err(usage(format!(
+                "--on-reboot '{other}': expected exit or restart"
+            )))
+        }
+    };
+    let (kernel, initrd, append) = match &args.kernel {
+        Some(k) => (k.clone(), args.initrd.clone(), args.append.clone()),
+        None => {
+            if bios == BiosMode::None {
+                return Err(usage("--bios none needs --kernel".into()));
+            }
+            let g = crate::guest::ensure_default(false).context("cannot get the default guest")?;
+            (
+                g.kernel,
+                Some(args.initrd.clone().unwrap_or(g.initramfs)),
+                args.append.clone(),
+            )
+        }
+    };
+    let mut cfg = VmConfig::new(kernel);
+    cfg.initrd = initrd;
+    cfg.append = append;
+    cfg.mem_bytes = mem;
+    cfg.cpus = args.cpus;
+    cfg.bios = bios;
+    cfg.console = parse_console(&args.console)?;
+    cfg.on_reboot = on_reboot;
+    fv_vmm::validate(&cfg).map_err(|e| usage(e.to_string()))?;
+    Ok(cfg)
+}
+
+/// Runs the VM; returns the process exit code.
+pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let cfg = config(&args)?;
+    let reason = match fv_vmm::run_vm(cfg) {
+        Ok(r) => r,
+        Err(e) if e.is_user_error() => return Err(usage(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match reason {
+        ExitReason::PowerOff | ExitReason::TestPass | ExitReason::HostStop => 0,
+        ExitReason::TestFail(code) => match (code & 0xff) as u8 {
+            // A FAIL whose code truncates to 0 must not look like success.
+            0 => 1,
+            c => c,
+        },
+        ExitReason::Reboot => EXIT_REBOOT,
+        ExitReason::Fault { cpu, pc, cause } => {
+            eprintln!("fv: engine fault on hart {cpu} at pc {pc:#x}: {cause}");
+            EXIT_FAULT
+        }
+    })
+}

@@ -1,0 +1,110 @@
+//! What a VM is made of: the same struct the CLI and (later) the REST API
+//! fill in.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Who runs before the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum BiosMode {
+    /// No firmware in the guest: the hypervisor answers SBI calls and the
+    /// kernel (a riscv64 Linux `Image` or ELF) starts in S-mode.
+    Sbi,
+    /// `-bios none`: the kernel file (ELF or raw binary) starts in M-mode on
+    /// every hart, as QEMU does.
+    None,
+}
+
+/// What to do when the guest asks for a reboot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RebootAction {
+    /// Stop and report [`fv_machine::ExitReason::Reboot`].
+    Exit,
+    /// Reset the machine and boot again.
+    Restart,
+}
+
+/// An in-memory console sink, for tests and embedding.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl ConsoleBuffer {
+    /// Everything the guest wrote so far.
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub(crate) fn append(&self, data: &[u8]) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(data);
+    }
+}
+
+impl std::io::Write for ConsoleBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.append(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where the guest console goes.
+#[derive(Debug, Clone)]
+pub enum ConsoleConfig {
+    /// The terminal: raw mode on a TTY (Ctrl-A x quits), a byte stream
+    /// otherwise.
+    Stdio,
+    /// Discarded output, no input.
+    None,
+    /// Output appended to a file, no input.
+    File(PathBuf),
+    /// Output kept in memory, optional scripted input.
+    Buffer(ConsoleBuffer),
+}
+
+/// A VM definition.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line; None means `console=ttyS0`.
+    pub append: Option<String>,
+    pub mem_bytes: u64,
+    pub cpus: usize,
+    pub bios: BiosMode,
+    pub console: ConsoleConfig,
+    pub on_reboot: RebootAction,
+}
+
+/// Most harts a VM may have.
+pub const MAX_CPUS: usize = 8;
+/// Least RAM a VM may have.
+pub const MIN_MEM: u64 = 16 << 20;
+/// Most RAM a VM may have (the `virt` RAM window below the PCIe high MMIO).
+pub const MAX_MEM: u64 = 512 << 30;
+
+impl VmConfig {
+    /// Defaults: 512 MiB, 1 hart, SBI boot, console on stdio, exit on reboot.
+    pub fn new(kernel: impl Into<PathBuf>) -> Self {
+        Self {
+            kernel: kernel.into(),
+            initrd: None,
+            append: None,
+            mem_bytes: 512 << 20,
+            cpus: 1,
+            bios: BiosMode::Sbi,
+            console: ConsoleConfig::Stdio,
+            on_reboot: RebootAction::Exit,
+        }
+    }
+
+    /// The kernel command line to pass.
+    pub fn cmdline(&self) -> String {
+        self.append
+            .clone()
+            .unwrap_or_else(|| "console=ttyS0".to_string())
+    }
+}
