@@ -1,1 +1,17 @@
-//! fv-container (placeholder; see docs/architecture.md).
+//! fv-container: ferrovisor's OCI container runtime. It owns bundles and
+//! `config.json` ([`spec`]), namespaces, the root filesystem and pivot_root
+//! ([`rootfs`]), cgroups v1/v2/hybrid ([`cgroups`]), capabilities and
+//! seccomp, container state and the create/start/kill/delete lifecycle
+//! ([`runtime`]), and images as content-addressed layers ([`image`]).
+//! Every privileged call goes through [`syscall::Syscall`]. It does not own
+//! the command line (fv-cli) nor virtual machines.
+
+pub mod caps;
+pub mod cgroups;
+pub mod init;
+pub mod namespaces;
+pub mod rootfs;
+pub mod seccomp;
+pub mod spec;
+pub mod state;
+pub mod syscall;
