@@ -129,7 +129,9 @@ m_part5:
         li      s4, CLINT_MTIME
         li      t0, 0x100000000
         sd      t0, 0(s4)
-        csrr    t1, time
+        ld      t1, 0(s4)           # the CLINT took the write ...
+        CHECK_LEU 39, t0, t1
+        csrr    t1, time            # ... and the time CSR follows it
         CHECK_LEU 40, t0, t1
         li      t2, 0x100000000 + 10000000
         CHECK_LEU 41, t1, t2        # and not far past it (< 1 s)
