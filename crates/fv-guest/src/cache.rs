@@ -17,7 +17,7 @@ use crate::GuestFiles;
 
 /// Bumped whenever the built outputs change meaning, so old caches are rebuilt
 /// (from the cached debs, without network).
-pub(crate) const FORMAT: &str = "1";
+pub(crate) const FORMAT: &str = "2";
 pub(crate) const KERNEL_FILE: &str = "Image";
 pub(crate) const INITRAMFS_FILE: &str = "initramfs.cpio.gz";
 pub(crate) const CONFIG_FILE: &str = "config";

@@ -150,9 +150,17 @@ pub const INITTAB: &str = "\
 ::sysinit:/etc/init.d/rcS
 ::respawn:/bin/busybox cttyhack /bin/sh -l
 ::ctrlaltdel:/bin/busybox reboot
-::shutdown:/bin/busybox echo FV-GUEST-SHUTDOWN
-::shutdown:/bin/busybox sync
-::shutdown:/bin/busybox umount -a -r
+::shutdown:/etc/init.d/rcK
+";
+
+/// Run by busybox init on `poweroff`/`reboot`, before it kills everything and
+/// calls reboot(2).
+pub const RCK_SCRIPT: &str = "\
+#!/bin/sh
+echo FV-GUEST-SHUTDOWN
+sync
+umount -a -r 2>/dev/null
+true
 ";
 
 /// Run once by busybox init before the shell.
@@ -185,13 +193,24 @@ pub fn initramfs_nodes(busybox: &[u8], modules: &[(String, Vec<u8>)]) -> Vec<Nod
         Node::new("dev/console", 0o600, CharDev(5, 1)),
         Node::new("etc", 0o755, Dir),
         Node::new("etc/hostname", 0o644, File(b"ferrovisor\n".to_vec())),
+        Node::new("etc/group", 0o644, File(b"root:x:0:\n".to_vec())),
         Node::new("etc/init.d", 0o755, Dir),
+        Node::new(
+            "etc/init.d/rcK",
+            0o755,
+            File(RCK_SCRIPT.as_bytes().to_vec()),
+        ),
         Node::new(
             "etc/init.d/rcS",
             0o755,
             File(RCS_SCRIPT.as_bytes().to_vec()),
         ),
         Node::new("etc/inittab", 0o644, File(INITTAB.as_bytes().to_vec())),
+        Node::new(
+            "etc/passwd",
+            0o644,
+            File(b"root:x:0:0:root:/root:/bin/sh\n".to_vec()),
+        ),
         Node::new("etc/profile", 0o644, File(PROFILE.as_bytes().to_vec())),
         Node::new("init", 0o755, File(INIT_SCRIPT.as_bytes().to_vec())),
         Node::new("lib", 0o755, Dir),
@@ -350,9 +369,16 @@ mod tests {
         ] {
             assert!(init_text.contains(needle), "{needle}");
         }
-        assert!(String::from_utf8(get("etc/inittab").3.clone())
-            .unwrap()
-            .contains("cttyhack"));
+        let inittab = String::from_utf8(get("etc/inittab").3.clone()).unwrap();
+        for needle in [
+            "::sysinit:/etc/init.d/rcS",
+            "cttyhack",
+            "::shutdown:/etc/init.d/rcK",
+        ] {
+            assert!(inittab.contains(needle), "{needle}");
+        }
+        assert_eq!(get("etc/init.d/rcS").1, S_IFREG | 0o755);
+        assert_eq!(get("etc/init.d/rcK").1, S_IFREG | 0o755);
         assert_eq!(get("dev/console").1, S_IFCHR | 0o600);
         assert_eq!(get("dev/console").2, (5, 1));
         assert_eq!(get("bin/busybox").3, b"\x7fELF-busybox");

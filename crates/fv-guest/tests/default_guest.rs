@@ -1,6 +1,7 @@
 //! Fetches (first time) or reuses (later) the default guest and checks its outputs.
 //!
-//! Cache: `$FV_GUEST_CACHE` if set, else the default cache dir. Needs the network
+//! Cache: `$FV_GUEST_CACHE` if set, else the default cache dir; archive:
+//! `$FV_GUEST_APT_URI` if set, else the machine's apt sources. Needs the network
 //! the first time; when the archive cannot be reached it prints a SKIP line with
 //! the reason instead of failing.
 
@@ -41,6 +42,7 @@ fn default_guest_is_fetched_built_and_cached() {
         .unwrap_or_else(default_cache_dir);
     let opts = FetchOptions {
         cache_dir: cache_dir.clone(),
+        apt_uri: std::env::var("FV_GUEST_APT_URI").ok(),
         ..FetchOptions::default()
     };
     let was_cached = cached_guest(&cache_dir, &opts.suite).is_some();
