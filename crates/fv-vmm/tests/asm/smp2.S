@@ -150,7 +150,10 @@ worker:
         li      t1, 1
         sc.w    t0, t1, (s2)
         bnez    t0, 3b
-        ld      t0, COUNT_LOCKED(s0)  # plain read-modify-write, protected
+        ld      t0, COUNT_LOCKED(s0)  # plain read-modify-write, protected;
+        li      t1, 16                # held open a while so that an
+4:      addi    t1, t1, -1            # unprotected update would be lost
+        bnez    t1, 4b
         addi    t0, t0, 1
         sd      t0, COUNT_LOCKED(s0)
         amoswap.w.rl zero, zero, (s2) # release
