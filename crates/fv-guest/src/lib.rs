@@ -123,6 +123,12 @@ pub fn ensure_guest(opts: &FetchOptions) -> Result<GuestFiles, FetchError> {
         }
         None => fetch_debs(opts, &debs_dir)?,
     };
+    if opts.progress {
+        eprintln!(
+            "fv-guest: building the guest in {}",
+            cache::guest_dir(cache_dir, &opts.suite).display()
+        );
+    }
     assemble::build_guest(cache_dir, &opts.suite, &kernel_deb, &busybox_deb)
 }
 
