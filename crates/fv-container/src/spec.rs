@@ -183,6 +183,13 @@ pub fn validate(path: &Path, bundle: &Path, spec: &Spec) -> Result<PathBuf, Spec
             }
         }
     }
+    if !kinds.contains(&LinuxNamespaceType::Mount) {
+        return Err(invalid(
+            path,
+            "linux.namespaces",
+            "a mount namespace is required (pivot_root needs one)",
+        ));
+    }
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
         && !kinds.contains(&LinuxNamespaceType::Uts)
     {
@@ -391,8 +398,98 @@ mod tests {
     }
 
     #[test]
+    fn mount_namespace_is_required() {
+        let e = err_of(&GOOD.replace(r#", {"type": "mount"}"#, ""));
+        assert!(e.contains("linux.namespaces") && e.contains("mount"), "{e}");
+    }
+
+    #[test]
     fn user_namespace_needs_maps() {
-        let e = err_of(&GOOD.replace(r#"{"type": "mount"}"#, r#"{"type": "user"}"#));
+        let e = err_of(&GOOD.replace(r#"{"type": "pid"}"#, r#"{"type": "user"}"#));
         assert!(e.contains("linux.uidMappings"), "{e}");
+    }
+}
+
+/// A starting `config.json` (what `runc spec` gives): rootfs `rootfs`,
+/// namespaces pid, network, ipc, uts, mount, the standard mounts, the
+/// default capability set, runc's masked and read-only paths.
+pub fn template(args: &[String]) -> Spec {
+    use oci_spec::runtime::{
+        Capabilities, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, RootBuilder,
+    };
+    let mut spec = Spec::default();
+    spec.set_version("1.0.2".into());
+    spec.set_hostname(Some("container".into()));
+    let caps: Capabilities = crate::caps::DEFAULT_CAPS
+        .iter()
+        .filter_map(|n| serde_json::from_value(serde_json::Value::String((*n).into())).ok())
+        .collect();
+    if let Some(mut p) = spec.process().clone() {
+        p.set_args(Some(args.to_vec()));
+        p.set_capabilities(
+            LinuxCapabilitiesBuilder::default()
+                .bounding(caps.clone())
+                .effective(caps.clone())
+                .permitted(caps)
+                .inheritable(Capabilities::new())
+                .ambient(Capabilities::new())
+                .build()
+                .ok(),
+        );
+        spec.set_process(Some(p));
+    }
+    spec.set_root(
+        RootBuilder::default()
+            .path("rootfs")
+            .readonly(false)
+            .build()
+            .ok(),
+    );
+    if let Some(mut l) = spec.linux().clone() {
+        let ns = [
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Mount,
+        ]
+        .into_iter()
+        .filter_map(|t| LinuxNamespaceBuilder::default().typ(t).build().ok())
+        .collect();
+        l.set_namespaces(Some(ns));
+        spec.set_linux(Some(l));
+    }
+    spec
+}
+
+/// Writes `spec` as `DIR/config.json`.
+pub fn write(dir: &Path, spec: &Spec) -> Result<(), SpecError> {
+    let path = dir.join("config.json");
+    let text = serde_json::to_string_pretty(spec).map_err(|e| SpecError::Write {
+        path: path.clone(),
+        source: e.into(),
+    })?;
+    std::fs::write(&path, text).map_err(|source| SpecError::Write { path, source })
+}
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+
+    #[test]
+    fn template_validates_and_drops_admin_caps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("rootfs")).expect("rootfs");
+        write(dir.path(), &template(&["sh".into()])).expect("write");
+        let b = Bundle::load(dir.path()).expect("template is valid");
+        let caps = crate::caps::CapabilitySets::from_spec(
+            b.spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.capabilities().as_ref()),
+        );
+        assert_eq!(caps, crate::caps::default_sets());
+        let ns = crate::namespaces::NamespacePlan::from_spec(&b.spec);
+        assert!(ns.new_net() && !ns.has_new(nix::sched::CloneFlags::CLONE_NEWUSER));
     }
 }

@@ -1,0 +1,439 @@
+//! The container lifecycle of runtime-spec "Lifecycle": create (init set
+//! up and waiting), start (init execs the user process), state, kill,
+//! delete; and `run`, which does create + start + wait in one process.
+
+use std::collections::BTreeMap;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use tracing::{debug, info, warn};
+
+use crate::cgroups::{Cgroup, CgroupError, CgroupLayout};
+use crate::init::{InitConfig, InitError};
+use crate::process::{self, ProcessError};
+use crate::rootfs::Overlay;
+use crate::seccomp::{self, SeccompError};
+use crate::spec::{Bundle, SpecError};
+use crate::state::{ContainerRecord, RecordExtra, StateError, StateStore, Status};
+use crate::syscall::{LinuxSyscall, Syscall, SyscallError};
+
+/// A lifecycle operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Init(#[from] InitError),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
+    #[error(transparent)]
+    Syscall(#[from] SyscallError),
+    #[error("container {id}: {source}")]
+    Process {
+        id: String,
+        #[source]
+        source: ProcessError,
+    },
+    #[error("container {id} is {status}; {action} needs it {needed}")]
+    WrongState {
+        id: String,
+        status: Status,
+        action: &'static str,
+        needed: &'static str,
+    },
+    #[error("unknown signal {0:?}")]
+    Signal(String),
+    #[error("container {id}: {what}: {source}")]
+    Io {
+        id: String,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ContainerError {
+    /// Errors in what the user handed us (exit 2), as opposed to failures
+    /// of the host or the container.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            ContainerError::Spec(_)
+                | ContainerError::State(
+                    StateError::BadId(_) | StateError::Exists(_) | StateError::NotFound(_)
+                )
+                | ContainerError::WrongState { .. }
+                | ContainerError::Signal(_)
+        )
+    }
+}
+
+/// How to create, beyond what `config.json` says.
+#[derive(Debug, Default)]
+pub struct CreateOptions {
+    /// Image layers to mount as the rootfs inside the mount namespace.
+    pub overlay: Option<Overlay>,
+    /// Install the default seccomp filter even if the spec has none.
+    pub default_seccomp: bool,
+    /// stdin, stdout, stderr for the container (default: ours).
+    pub stdio: Option<[RawFd; 3]>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// Exit code, or 128 + signal number.
+    pub code: i32,
+    pub oom_killed: bool,
+}
+
+/// The runtime over one state root.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub store: StateStore,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Undoes a half-made container unless disarmed.
+struct Cleanup<'a> {
+    rt: &'a Runtime,
+    id: String,
+    pid: Option<i32>,
+    cgroup: Option<Cgroup>,
+    armed: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.pid {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = cg.remove(&LinuxSyscall, Duration::from_secs(5)) {
+                warn!(id = %self.id, "cleanup: {e}");
+            }
+        }
+        if let Err(e) = self.rt.store.remove(&self.id) {
+            warn!(id = %self.id, "cleanup: {e}");
+        }
+    }
+}
+
+impl Runtime {
+    pub fn new(root: impl Into<PathBuf>) -> Runtime {
+        Runtime {
+            store: StateStore::new(root),
+        }
+    }
+
+    fn cgroup_of(&self, rec: &ContainerRecord) -> Result<Option<Cgroup>, ContainerError> {
+        match &rec.ferrovisor.cgroup_path {
+            Some(p) => Ok(Some(Cgroup::new(CgroupLayout::detect()?, p)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// runtime-spec `create`: everything but the user's program. Nothing is
+    /// left behind if it fails.
+    pub fn create(
+        &self,
+        id: &str,
+        bundle_dir: &Path,
+        opts: CreateOptions,
+    ) -> Result<ContainerRecord, ContainerError> {
+        let bundle = Bundle::load(bundle_dir)?;
+        let cfg = InitConfig::from_bundle(&bundle, opts.overlay.clone())?;
+        let spec = &bundle.spec;
+        let filter = if opts.default_seccomp
+            || spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some())
+        {
+            if !opts.default_seccomp {
+                warn!("linux.seccomp: the profile is not interpreted yet; installing the default filter");
+            }
+            Some(seccomp::default_filter()?)
+        } else {
+            None
+        };
+        let dir = self.store.claim(id)?;
+        let mut guard = Cleanup {
+            rt: self,
+            id: id.to_string(),
+            pid: None,
+            cgroup: None,
+            armed: true,
+        };
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+            .unwrap_or_else(|| PathBuf::from("ferrovisor").join(id));
+        let cgroup = Cgroup::new(CgroupLayout::detect()?, &cgroups_path)?;
+        guard.cgroup = Some(cgroup.clone());
+        cgroup.create(
+            &LinuxSyscall,
+            spec.linux().as_ref().and_then(|l| l.resources().as_ref()),
+        )?;
+        let fifo = self.store.fifo(id);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(|e| SyscallError::new("mkfifo", fifo.display().to_string(), e))?;
+        let mut rec = ContainerRecord {
+            oci_version: spec.version().clone(),
+            id: id.to_string(),
+            status: Status::Creating,
+            pid: None,
+            bundle: bundle.dir.clone(),
+            annotations: spec
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .chain(opts.annotations)
+                .collect(),
+            ferrovisor: RecordExtra {
+                cgroup_path: Some(cgroups_path),
+                created: now(),
+                ..Default::default()
+            },
+        };
+        self.store.save(&rec)?;
+        let ns = cfg.ns.clone();
+        let pid = process::spawn_init(&cfg, &fifo, filter.as_ref(), opts.stdio, |pid| {
+            let sys = LinuxSyscall;
+            if let Some(m) = &ns.uid_map {
+                sys.write_file(Path::new(&format!("/proc/{pid}/uid_map")), m)
+                    .map_err(|e| e.to_string())?;
+            }
+            if let Some(m) = &ns.gid_map {
+                sys.write_file(Path::new(&format!("/proc/{pid}/gid_map")), m)
+                    .map_err(|e| e.to_string())?;
+            }
+            cgroup.add_process(&sys, pid).map_err(|e| e.to_string())
+        })
+        .map_err(|source| ContainerError::Process {
+            id: id.into(),
+            source,
+        })?;
+        guard.pid = Some(pid);
+        rec.status = Status::Created;
+        rec.pid = Some(pid);
+        rec.ferrovisor.pid_start_time = process::proc_stat(pid).map(|s| s.start_time).unwrap_or(0);
+        self.store.save(&rec)?;
+        guard.armed = false;
+        info!(id, pid, dir = %dir.display(), "container created");
+        Ok(rec)
+    }
+
+    /// The record with its status brought up to date.
+    pub fn state(&self, id: &str) -> Result<ContainerRecord, ContainerError> {
+        let mut rec = self.store.load(id)?;
+        let live = self.live_status(&rec);
+        if live != rec.status {
+            rec.status = live;
+            if live == Status::Stopped {
+                if let Ok(Some(cg)) = self.cgroup_of(&rec) {
+                    rec.ferrovisor.oom_killed |= cg.oom_kills() > 0;
+                }
+                let _ = self.store.save(&rec);
+            }
+        }
+        Ok(rec)
+    }
+
+    fn live_status(&self, rec: &ContainerRecord) -> Status {
+        match (rec.status, rec.pid) {
+            (Status::Stopped, _) => Status::Stopped,
+            (_, None) => rec.status,
+            (_, Some(pid)) if !process::is_alive(pid, rec.ferrovisor.pid_start_time) => {
+                Status::Stopped
+            }
+            _ if self.store.fifo(&rec.id).exists() => Status::Created,
+            _ => Status::Running,
+        }
+    }
+
+    /// runtime-spec `start`: releases init to exec the user's program.
+    pub fn start(&self, id: &str) -> Result<ContainerRecord, ContainerError> {
+        let mut rec = self.state(id)?;
+        if rec.status != Status::Created {
+            return Err(ContainerError::WrongState {
+                id: id.into(),
+                status: rec.status,
+                action: "start",
+                needed: "created",
+            });
+        }
+        let fifo = self.store.fifo(id);
+        let io = |what: &str| {
+            let what = what.to_string();
+            let id = id.to_string();
+            move |e: nix::Error| ContainerError::Io {
+                id,
+                what,
+                source: e.into(),
+            }
+        };
+        // Non-blocking: ENXIO instead of a hang if init is gone.
+        let fd = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_WRONLY
+                | nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(io("open exec fifo"))?;
+        let written = nix::unistd::write(
+            // SAFETY: `fd` was just opened and is closed right below.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+            b"1",
+        );
+        let _ = nix::unistd::close(fd);
+        written.map_err(io("write exec fifo"))?;
+        let _ = std::fs::remove_file(&fifo);
+        rec.status = Status::Running;
+        self.store.save(&rec)?;
+        debug!(id, "container started");
+        Ok(rec)
+    }
+
+    /// runtime-spec `kill`; with `all`, every process in the cgroup.
+    pub fn kill(&self, id: &str, signal: &str, all: bool) -> Result<(), ContainerError> {
+        let sig =
+            process::parse_signal(signal).ok_or_else(|| ContainerError::Signal(signal.into()))?;
+        let rec = self.state(id)?;
+        if !matches!(rec.status, Status::Created | Status::Running) {
+            return Err(ContainerError::WrongState {
+                id: id.into(),
+                status: rec.status,
+                action: "kill",
+                needed: "created or running",
+            });
+        }
+        if all {
+            if let Some(cg) = self.cgroup_of(&rec)? {
+                for p in cg.pids() {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(p), sig);
+                }
+            }
+        }
+        if let Some(pid) = rec.pid {
+            nix::sys::signal::kill(Pid::from_raw(pid), sig)
+                .map_err(|e| SyscallError::new("kill", format!("{pid} {sig}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Waits for our child `pid` (the container's init) and records how it
+    /// ended.
+    pub fn wait(&self, id: &str) -> Result<ExitStatus, ContainerError> {
+        let mut rec = self.store.load(id)?;
+        let pid = rec.pid.unwrap_or(0);
+        let code = loop {
+            match nix::sys::wait::waitpid(Pid::from_raw(pid), None) {
+                Ok(st) => {
+                    if let Some(c) = process::exit_code(st) {
+                        break c;
+                    }
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(SyscallError::new("waitpid", pid.to_string(), e).into()),
+            }
+        };
+        let oom_killed = self.cgroup_of(&rec)?.is_some_and(|cg| cg.oom_kills() > 0);
+        rec.status = Status::Stopped;
+        rec.ferrovisor.exit_code = Some(code);
+        rec.ferrovisor.oom_killed = oom_killed;
+        self.store.save(&rec)?;
+        Ok(ExitStatus { code, oom_killed })
+    }
+
+    /// create + start + wait, forwarding signals; the container stays
+    /// (stopped) until deleted.
+    pub fn run(
+        &self,
+        id: &str,
+        bundle_dir: &Path,
+        opts: CreateOptions,
+    ) -> Result<ExitStatus, ContainerError> {
+        let rec = self.create(id, bundle_dir, opts)?;
+        if let Err(e) = self.start(id) {
+            let _ = self.delete(id, true);
+            return Err(e);
+        }
+        process::forward_signals_to(rec.pid.unwrap_or(0));
+        self.wait(id)
+    }
+
+    /// runtime-spec `delete`: a stopped (or, as runc does, created)
+    /// container; `force` kills a running one first. Removes the cgroup
+    /// and the state directory.
+    pub fn delete(&self, id: &str, force: bool) -> Result<(), ContainerError> {
+        let rec = self.state(id)?;
+        if rec.status == Status::Running && !force {
+            return Err(ContainerError::WrongState {
+                id: id.into(),
+                status: rec.status,
+                action: "delete",
+                needed: "stopped (or use --force)",
+            });
+        }
+        let cgroup = self.cgroup_of(&rec)?;
+        if rec.status != Status::Stopped {
+            if let Some(pid) = rec.pid {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                self.wait_gone(pid, rec.ferrovisor.pid_start_time);
+            }
+        }
+        if let Some(cg) = &cgroup {
+            for p in cg.pids() {
+                let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
+            }
+            cg.remove(&LinuxSyscall, Duration::from_secs(10))?;
+        }
+        self.store.remove(id)?;
+        info!(id, "container deleted");
+        Ok(())
+    }
+
+    fn wait_gone(&self, pid: i32, start_time: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            // Reap it if it is our child; otherwise its parent will.
+            let _ = nix::sys::wait::waitpid(
+                Pid::from_raw(pid),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
+            if !process::is_alive(pid, start_time) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        warn!(pid, "container init still alive after SIGKILL");
+    }
+
+    /// Every container's record, status brought up to date.
+    pub fn list(&self) -> Vec<ContainerRecord> {
+        self.store
+            .ids()
+            .iter()
+            .filter_map(|id| self.state(id).ok())
+            .collect()
+    }
+}
