@@ -25,7 +25,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "512M")]
     pub mem: String,
     /// Number of harts (1 to 8).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub cpus: usize,
     /// Console: stdio, none, or file=PATH.
     #[arg(long, default_value = "stdio")]

@@ -3,7 +3,7 @@
 //! `msip` drives `mip.MSIP` (bit 3) of its hart directly. `mtimecmp` lives
 //! in the hart's [`CpuIrq::timer_cmp`]: the hart compares it with the time
 //! itself and raises `mip.MTIP`, so this device never touches bit 7.
-//! `mtime` is the shared [`GuestClock`] and is read-only here.
+//! `mtime` is the shared [`GuestClock`]; writing it sets the time for all harts.
 
 use std::sync::{Arc, Mutex};
 
@@ -119,10 +119,17 @@ impl MmioDevice for Clint {
                 };
                 cpu.set_timer_cmp(new);
             }
-            Some((Reg::Mtime, _, _)) => {
-                // Guest time is the host clock; offsetting it would need
-                // every hart's view of `time` to move too.
-                tracing::debug!(v, "CLINT: mtime write ignored");
+            Some((Reg::Mtime, _, shift)) => {
+                // mtime is read-write (privileged spec 3.2.1): the clock is
+                // shared, so every hart's `time` moves with it.
+                let _guard = self.cmp_lock.lock().unwrap_or_else(|e| e.into_inner());
+                let new = if len == 8 {
+                    v
+                } else {
+                    let mask = 0xffff_ffffu64 << (8 * shift);
+                    (self.clock.ticks() & !mask) | ((v << (8 * shift)) & mask)
+                };
+                self.clock.set_ticks(new);
             }
             _ => tracing::debug!(offset, len, v, "CLINT: unexpected write ignored"),
         }
@@ -187,9 +194,16 @@ mod tests {
         let t = rd(&c, MTIME, 8);
         assert!(hi <= t >> 32);
         assert!((hi << 32 | lo) <= t);
-        // Writes do not move time backwards.
-        wr(&c, MTIME, 8, 0);
-        assert!(rd(&c, MTIME, 8) >= t);
+        // mtime is writable: time continues from the written value.
+        wr(&c, MTIME, 8, 0x1_0000_0000);
+        let after = rd(&c, MTIME, 8);
+        assert!(
+            (0x1_0000_0000..0x1_0000_0000 + 10_000_000).contains(&after),
+            "{after:#x}"
+        );
+        // A 32-bit write replaces only the low half.
+        wr(&c, MTIME, 4, 0);
+        assert_eq!(rd(&c, MTIME + 4, 4), 1);
     }
 
     #[test]

@@ -173,6 +173,14 @@ impl Uart {
     }
 
     /// Flushes the output sink now (e.g. before the VM exits).
+    /// True while the guest has the received-data interrupt enabled, i.e. a
+    /// driver has the port open and is listening. Host consoles hold input
+    /// until then, so bytes typed or piped early are not lost to the
+    /// driver's probe and FIFO resets.
+    pub fn receiver_listening(&self) -> bool {
+        self.inner.lock().ier & IER_RDI != 0
+    }
+
     pub fn flush_output(&self) {
         let mut st = self.inner.lock();
         st.flush_at = None;

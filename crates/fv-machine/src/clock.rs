@@ -1,13 +1,19 @@
 //! Guest time: a host monotonic clock scaled to the board's timer frequency,
-//! so guest time is real time.
+//! so guest time is real time. The guest may set the time (the CLINT's
+//! `mtime` is read-write, privileged spec 3.2.1); every clone of a clock
+//! shares that offset, so all harts and devices see one time.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Converts host monotonic time to guest timer ticks and back.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GuestClock {
     start: Instant,
     freq_hz: u64,
+    /// Added to the host-derived ticks (wrapping), set by guest writes.
+    offset: Arc<AtomicI64>,
 }
 
 impl GuestClock {
@@ -20,6 +26,7 @@ impl GuestClock {
         Self {
             start: Instant::now(),
             freq_hz,
+            offset: Arc::new(AtomicI64::new(0)),
         }
     }
 
@@ -28,21 +35,38 @@ impl GuestClock {
         self.freq_hz
     }
 
+    fn raw_ticks_at(&self, at: Instant) -> u64 {
+        let ns = at.saturating_duration_since(self.start).as_nanos();
+        (ns * self.freq_hz as u128 / 1_000_000_000) as u64
+    }
+
     /// Current guest time in ticks.
+    #[inline]
     pub fn ticks(&self) -> u64 {
         self.ticks_at(Instant::now())
     }
 
     /// Guest time in ticks at host instant `at`.
     pub fn ticks_at(&self, at: Instant) -> u64 {
-        let ns = at.saturating_duration_since(self.start).as_nanos();
-        (ns * self.freq_hz as u128 / 1_000_000_000) as u64
+        self.raw_ticks_at(at)
+            .wrapping_add(self.offset.load(Ordering::Relaxed) as u64)
+    }
+
+    /// Sets the current guest time to `ticks` (for every clone).
+    pub fn set_ticks(&self, ticks: u64) {
+        let raw = self.raw_ticks_at(Instant::now());
+        self.offset
+            .store(ticks.wrapping_sub(raw) as i64, Ordering::Relaxed);
     }
 
     /// The host instant at which the guest clock reaches `ticks`
-    /// (saturating far in the future).
+    /// (now if already past, saturating far in the future).
     pub fn instant_of(&self, ticks: u64) -> Instant {
-        let ns = ticks as u128 * 1_000_000_000 / self.freq_hz as u128;
+        let raw = ticks as i128 - self.offset.load(Ordering::Relaxed) as i128;
+        if raw <= 0 {
+            return self.start;
+        }
+        let ns = raw as u128 * 1_000_000_000 / self.freq_hz as u128;
         let ns = ns.min(u64::MAX as u128 / 2) as u64;
         self.start
             .checked_add(Duration::from_nanos(ns))
@@ -69,5 +93,18 @@ mod tests {
         assert_eq!(c.ticks_at(at), 1_000_000);
         // Far-future deadlines do not overflow.
         let _ = c.instant_of(u64::MAX);
+    }
+
+    #[test]
+    fn set_ticks_moves_every_clone() {
+        let c = GuestClock::new(10_000_000);
+        let d = c.clone();
+        c.set_ticks(1 << 40);
+        let t = d.ticks();
+        assert!((1 << 40..(1 << 40) + 10_000_000).contains(&t), "{t:#x}");
+        // Deadlines follow the new time base.
+        let at = d.instant_of(t + 100_000);
+        let dt = at.saturating_duration_since(Instant::now());
+        assert!(dt <= Duration::from_millis(10), "{dt:?}");
     }
 }

@@ -139,6 +139,9 @@ fn stdin_pump(target: InputTarget, tty: bool) {
                 .as_ref()
                 .map(|(u, _)| Arc::clone(u));
             match uart {
+                Some(u) if !u.receiver_listening() => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
                 Some(u) => {
                     let n = u.push_input(rest);
                     rest = &rest[n..];

@@ -80,7 +80,7 @@ fn run_once(cfg: &VmConfig, console: &HostConsole) -> Result<ExitReason, VmmErro
         Box::new(output.clone()),
     ));
     let rtc = Arc::new(GoldfishRtc::new(plic.irq_line(layout::RTC_IRQ)));
-    let clint = Arc::new(Clint::new(irqs.clone(), clock));
+    let clint = Arc::new(Clint::new(irqs.clone(), clock.clone()));
     let syscon = Arc::new(Syscon::new(Arc::clone(&control)));
     let mut bus = MmioBus::new();
     bus.insert(layout::UART0.base, layout::UART0.size, uart.clone())?;
