@@ -8,6 +8,7 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod image;
 pub mod init;
 pub mod namespaces;
 pub mod process;

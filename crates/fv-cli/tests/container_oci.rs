@@ -1,0 +1,214 @@
+//! `fv oci` on a real busybox rootfs: isolation, capabilities, limits,
+//! lifecycle states and cleanup. Needs root, namespaces and a static
+//! busybox (Debian `busybox-static`); skips with `SKIP:` otherwise.
+
+#[path = "container_common.rs"]
+mod container_common;
+
+use container_common::*;
+use serde_json::json;
+
+#[test]
+fn isolation_pid_uts_mounts() {
+    let Some(env) = Env::new("iso") else { return };
+    let b = env.bundle(
+        &["sh", "-c", "ps; echo host=$(hostname); cat /proc/mounts"],
+        |_| {},
+    );
+    let out = env.fv(&["oci", "run", "--bundle", b.as_str(), &env.id("a")]);
+    assert_eq!(out.code, 0, "{out}");
+    let ps: Vec<&str> = out
+        .stdout
+        .lines()
+        .take_while(|l| !l.starts_with("host="))
+        .skip(1)
+        .collect();
+    assert!(ps.len() <= 2, "only sh and ps are visible: {ps:?}");
+    assert!(
+        ps[0].trim_start().starts_with("1 ") && ps[0].contains("sh -c ps"),
+        "command is PID 1: {ps:?}"
+    );
+    assert!(out.stdout.contains("host=container\n"), "{out}");
+    assert!(
+        !out.stdout.contains("/sys/fs/cgroup") && !out.stdout.contains(" /work"),
+        "host mounts leak: {out}"
+    );
+    env.assert_gone(&env.id("a"));
+}
+
+#[test]
+fn capabilities_are_reduced() {
+    let Some(env) = Env::new("caps") else { return };
+    let script = "grep CapEff /proc/self/status; mount -t tmpfs none /tmp && echo MOUNTED; \
+                  ip link add fvdummy0 type dummy && echo LINKED; exit 0";
+    let b = env.bundle(&["sh", "-c", script], |_| {});
+    let out = env.fv(&["oci", "run", "--bundle", b.as_str(), &env.id("a")]);
+    assert_eq!(out.code, 0, "{out}");
+    // The default set: no CAP_SYS_ADMIN (21), no CAP_NET_ADMIN (12).
+    assert!(out.stdout.contains("CapEff:\t00000000a80425fb"), "{out}");
+    assert!(!out.stdout.contains("MOUNTED"), "mount succeeded: {out}");
+    assert!(
+        !out.stdout.contains("LINKED"),
+        "ip link add succeeded: {out}"
+    );
+    assert!(
+        out.stderr.contains("mount") && out.stderr.contains("ip"),
+        "{out}"
+    );
+}
+
+#[test]
+fn exit_codes_and_signals_propagate() {
+    let Some(env) = Env::new("exit") else { return };
+    let b = env.bundle(&["sh", "-c", "exit 42"], |_| {});
+    assert_eq!(
+        env.fv(&["oci", "run", "--bundle", b.as_str(), &env.id("a")])
+            .code,
+        42
+    );
+    // A child killed by a signal: the shell reports 128 + 9.
+    let b = env.bundle(&["sh", "-c", "sh -c 'kill -9 $$'; exit $?"], |_| {});
+    assert_eq!(
+        env.fv(&["oci", "run", "--bundle", b.as_str(), &env.id("b")])
+            .code,
+        137
+    );
+    // The container's init killed from outside: `run` exits 128 + 9.
+    let b = env.bundle(&["sleep", "30"], |_| {});
+    let id = env.id("c");
+    let runner = {
+        let root = env.root.clone();
+        let (bundle, id) = (b.as_str().to_string(), id.clone());
+        std::thread::spawn(move || {
+            run_bounded(
+                std::process::Command::new(env!("CARGO_BIN_EXE_fv"))
+                    .args(["oci", "run", "--bundle", &bundle, &id])
+                    .env("FV_ROOT", root),
+                TIMEOUT,
+            )
+        })
+    };
+    wait_until(|| {
+        env.fv(&["oci", "state", &id])
+            .stdout
+            .contains("\"running\"")
+    });
+    assert_eq!(env.fv(&["oci", "kill", &id, "KILL"]).code, 0);
+    let out = runner.join().expect("runner");
+    assert_eq!(out.code, 137, "{out}");
+    for id in [env.id("a"), env.id("b"), id] {
+        env.assert_gone(&id);
+    }
+}
+
+#[test]
+fn lifecycle_follows_the_spec() {
+    let Some(env) = Env::new("life") else { return };
+    let b = env.bundle(&["sleep", "60"], |_| {});
+    let id = env.id("a");
+    let out = env.fv(&["oci", "create", "--bundle", b.as_str(), &id]);
+    assert_eq!(out.code, 0, "{out}");
+    let state = env.state(&id);
+    assert_eq!(state["status"], "created", "{state}");
+    let pid = state["pid"].as_i64().expect("created has a pid");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(
+        env.fv(&["oci", "create", "--bundle", b.as_str(), &id]).code,
+        2,
+        "id in use"
+    );
+    assert_eq!(env.fv(&["oci", "start", &id]).code, 0);
+    assert_eq!(env.state(&id)["status"], "running");
+    assert_eq!(env.fv(&["oci", "start", &id]).code, 2, "start twice");
+    assert_eq!(
+        env.fv(&["oci", "delete", &id]).code,
+        2,
+        "delete while running"
+    );
+    assert_eq!(env.fv(&["oci", "kill", &id, "KILL"]).code, 0);
+    wait_until(|| env.state(&id)["status"] == "stopped");
+    assert!(env.state(&id).get("pid").is_none());
+    assert_eq!(env.fv(&["oci", "delete", &id]).code, 0);
+    assert_eq!(env.fv(&["oci", "state", &id]).code, 2, "deleted");
+    env.assert_gone(&id);
+}
+
+#[test]
+fn memory_hog_is_oom_killed() {
+    let Some(env) = Env::new("oom") else { return };
+    let b = env.bundle(
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/dev/null bs=128M count=1; exit $?",
+        ],
+        |s| {
+            s["linux"]["resources"] = json!({"memory": {"limit": 33554432, "swap": 33554432}});
+        },
+    );
+    let out = env.fv(&["oci", "run", "--bundle", b.as_str(), &env.id("a")]);
+    assert!(out.stderr.contains("OOM"), "{out}");
+    assert_eq!(out.code, 137, "killed by SIGKILL: {out}");
+    env.assert_gone(&env.id("a"));
+}
+
+#[test]
+fn fork_bomb_stops_at_pids_limit() {
+    let Some(env) = Env::new("pids") else { return };
+    let b = env.bundle(&["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 30 & done; sleep 30"], |s| {
+        s["linux"]["resources"] = json!({"pids": {"limit": 8}});
+    });
+    let id = env.id("a");
+    assert_eq!(
+        env.fv(&["oci", "create", "--bundle", b.as_str(), &id]).code,
+        0
+    );
+    assert_eq!(env.fv(&["oci", "start", &id]).code, 0);
+    let dir = pids_cgroup_dir(&id).expect("pids cgroup exists");
+    wait_until(|| read_trim(&dir.join("pids.events")).is_some_and(|e| e != "max 0"));
+    let current: u32 = read_trim(&dir.join("pids.current"))
+        .and_then(|s| s.parse().ok())
+        .expect("pids.current");
+    assert!(current <= 8, "{current} processes despite pids limit 8");
+    assert_eq!(env.fv(&["oci", "delete", "--force", &id]).code, 0);
+    env.assert_gone(&id);
+}
+
+/// An edit of config.json.
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
+#[test]
+fn bad_config_exits_2_and_leaves_nothing() {
+    let Some(env) = Env::new("bad") else { return };
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "linux.namespaces[0].type",
+            Box::new(|s| s["linux"]["namespaces"][0]["type"] = json!("bogus")),
+        ),
+        (
+            "linux.resources.memory.limit",
+            Box::new(|s| s["linux"]["resources"] = json!({"memory": {"limit": "lots"}})),
+        ),
+        (
+            "linux.resources.pids.limit",
+            Box::new(|s| s["linux"]["resources"] = json!({"pids": {"limit": 0}})),
+        ),
+        (
+            "root.path",
+            Box::new(|s| s["root"]["path"] = json!("missing")),
+        ),
+    ];
+    for (i, (field, edit)) in cases.iter().enumerate() {
+        let b = env.bundle(&["true"], |s| edit(s));
+        let id = env.id(&format!("c{i}"));
+        let out = env.fv(&["oci", "create", "--bundle", b.as_str(), &id]);
+        assert_eq!(out.code, 2, "{field}: {out}");
+        assert!(out.stderr.contains(field), "{field} not named: {out}");
+        env.assert_gone(&id);
+    }
+    let b = env.bundle(&["true"], |_| {});
+    std::fs::write(format!("{}/config.json", b.as_str()), "{ not json").expect("write");
+    let out = env.fv(&["oci", "create", "--bundle", b.as_str(), &env.id("json")]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("config.json"), "{out}");
+}
