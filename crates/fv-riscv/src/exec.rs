@@ -368,9 +368,10 @@ impl Hart {
                     }
                 }
                 1 => {
-                    // FENCE.I: instructions are fetched from memory every
-                    // time, so nothing is cached to invalidate.
+                    // FENCE.I: drop decoded instructions so stores to code
+                    // (by this hart, or others before their fences) show.
                     fence(Ordering::SeqCst);
+                    self.icache.flush();
                 }
                 _ => return Err(illegal(i)),
             },

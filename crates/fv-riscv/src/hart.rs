@@ -188,6 +188,7 @@ pub struct Hart {
     /// LR reservation: (RAM offset, value loaded, size in bytes).
     pub(crate) reservation: Option<(u64, u64, u32)>,
     pub(crate) tlb: Box<Tlb>,
+    pub(crate) icache: crate::icache::ICache,
     pub(crate) plat: Arc<Platform>,
     pub(crate) shared: Arc<HartShared>,
     /// Waiting in `wfi`.
@@ -259,6 +260,7 @@ impl Hart {
             instret: 0,
             reservation: None,
             tlb: Tlb::new(),
+            icache: crate::icache::ICache::new(),
             plat,
             shared,
             wfi: false,
@@ -302,6 +304,7 @@ impl Hart {
         self.mip_local = 0;
         self.reservation = None;
         self.tlb.flush();
+        self.icache.flush();
         self.wfi = false;
     }
 
@@ -370,22 +373,63 @@ impl Hart {
     #[inline]
     pub(crate) fn step(&mut self) -> Result<(), Trap> {
         let pc = self.pc;
-        let lo = self.fetch16(pc)?;
-        let insn = if lo & 3 == 3 {
-            let hi = self.fetch16(pc.wrapping_add(2))?;
-            self.next_pc = pc.wrapping_add(4);
-            (hi << 16) | lo
-        } else {
-            self.next_pc = pc.wrapping_add(2);
-            match crate::rvc::expand(lo as u16) {
-                Some(i) => i,
-                None => return Err(Trap::new(cause::ILLEGAL_INSN, lo as u64)),
-            }
-        };
+        let insn = self.fetch(pc)?;
         self.execute(insn)?;
         self.pc = self.next_pc;
         self.instret = self.instret.wrapping_add(1);
         Ok(())
+    }
+
+    /// Fetches the instruction at `pc` (expanded if compressed) and sets
+    /// `next_pc` past it: from the decoded-instruction cache when the page
+    /// is RAM and mapped in the TLB, else through the slow path.
+    #[inline(always)]
+    fn fetch(&mut self, pc: u64) -> Result<u32, Trap> {
+        let vpn = pc >> 12;
+        let e = self.tlb.sets[crate::mmu::prv_index(self.prv)][Access::Exec as usize]
+            [(vpn as usize) % crate::mmu::TLB_SIZE];
+        if e.tag == vpn {
+            let off = pc.wrapping_add(e.addend);
+            let cached = self.icache.get(off);
+            if cached != crate::icache::EMPTY {
+                let (insn, len) = crate::icache::unpack(cached);
+                self.next_pc = pc.wrapping_add(len);
+                return Ok(insn);
+            }
+            if let Some(lo) = self.plat.ram.load(off, 2) {
+                let lo = lo as u32;
+                if lo & 3 != 3 {
+                    let insn = crate::rvc::expand(lo as u16)
+                        .ok_or(Trap::new(cause::ILLEGAL_INSN, lo as u64))?;
+                    self.icache.put(off, crate::icache::pack(insn, true));
+                    self.next_pc = pc.wrapping_add(2);
+                    return Ok(insn);
+                }
+                if pc & 0xfff != 0xffe {
+                    if let Some(hi) = self.plat.ram.load(off + 2, 2) {
+                        let insn = (hi as u32) << 16 | lo;
+                        self.icache.put(off, insn);
+                        self.next_pc = pc.wrapping_add(4);
+                        return Ok(insn);
+                    }
+                }
+            }
+        }
+        self.fetch_uncached(pc)
+    }
+
+    /// Fetch without the cache (TLB miss, page crossing, not RAM).
+    #[cold]
+    fn fetch_uncached(&mut self, pc: u64) -> Result<u32, Trap> {
+        let lo = self.fetch16(pc)?;
+        if lo & 3 == 3 {
+            let hi = self.fetch16(pc.wrapping_add(2))?;
+            self.next_pc = pc.wrapping_add(4);
+            Ok((hi << 16) | lo)
+        } else {
+            self.next_pc = pc.wrapping_add(2);
+            crate::rvc::expand(lo as u16).ok_or(Trap::new(cause::ILLEGAL_INSN, lo as u64))
+        }
     }
 
     #[inline]
@@ -450,6 +494,7 @@ impl Hart {
         let req = self.shared.fence_req.load(Ordering::Acquire);
         if req != self.fence_seen {
             self.tlb.flush();
+            self.icache.flush();
             self.fence_seen = req;
             self.shared.fence_done.store(req, Ordering::Release);
         }

@@ -11,6 +11,7 @@ mod csr;
 mod csr_ops;
 mod exec;
 mod hart;
+mod icache;
 mod mmu;
 mod rvc;
 mod sbi;

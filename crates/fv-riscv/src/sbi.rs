@@ -134,6 +134,7 @@ fn remote_fence(h: &mut Hart, mask: u64, base: u64) -> i64 {
     for t in targets {
         if t == h.id {
             h.tlb.flush();
+            h.icache.flush();
             continue;
         }
         let s = &h.plat.harts[t];

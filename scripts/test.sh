@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, as a newcomer and CI run it:
+#   1. installs the Debian packages the tests need (apt-get; sudo if not root),
+#   2. fetches and caches the default guest fixture (`fv guest fetch`),
+#   3. runs every test in the workspace.
+# Extra arguments go to `cargo test` (e.g. scripts/test.sh -p fv-riscv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Packages: riscv64 binutils assemble the guest test programs; busybox-static
+# builds container root filesystems; cpio and xz-utils let tests cross-check
+# archives; iproute2 is used by container networking tests;
+# debian-archive-keyring and ca-certificates let the guest fetch verify the
+# archive and reach an https mirror.
+PKGS=(build-essential binutils-riscv64-linux-gnu busybox-static cpio xz-utils iproute2
+      debian-archive-keyring ca-certificates)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "test.sh: installing ${missing[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The default guest (Debian riscv64 kernel + busybox initramfs), cached under
+# ${XDG_CACHE_HOME:-~/.cache}/ferrovisor; no network once cached.
+cargo run --release -q -p fv-cli -- guest fetch
+
+exec cargo test --workspace "$@"
