@@ -102,11 +102,19 @@ impl Env {
         for d in ["proc", "sys", "dev", "tmp", "etc", "root"] {
             std::fs::create_dir_all(dir.join(d)).expect("mkdir");
         }
-        std::fs::copy(busybox().expect("busybox"), bin.join("busybox")).expect("copy busybox");
-        let out = Command::new(bin.join("busybox"))
+        // Copied while no test thread forks: a child forked meanwhile would
+        // inherit the copy's write fd, and exec of it could fail (ETXTBSY).
+        let host = busybox().expect("busybox");
+        {
+            let _no_forks = SPAWN_LOCK.write().unwrap_or_else(|e| e.into_inner());
+            std::fs::copy(&host, bin.join("busybox")).expect("copy busybox");
+        }
+        let listing = SPAWN_LOCK.read().unwrap_or_else(|e| e.into_inner());
+        let out = Command::new(&host)
             .arg("--list")
             .output()
             .expect("busybox --list");
+        drop(listing);
         for applet in String::from_utf8_lossy(&out.stdout).lines() {
             if applet != "busybox" {
                 let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
@@ -233,13 +241,18 @@ pub fn wait_until(mut cond: impl FnMut() -> bool) {
     panic!("condition not reached in 20 s");
 }
 
+/// Held for reading around every spawn, for writing while copying binaries.
+static SPAWN_LOCK: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Output {
+    let spawning = SPAWN_LOCK.read().unwrap_or_else(|e| e.into_inner());
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn fv");
+    drop(spawning);
     // Readers collect what arrives; a container started by `create` keeps
     // the pipes open after fv exits, so we never wait for EOF.
     let collect = |mut r: Box<dyn Read + Send>| {
