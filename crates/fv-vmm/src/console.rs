@@ -42,30 +42,43 @@ impl SbiConsole for SharedOutput {
     }
 }
 
-/// The UART and VM that host input currently goes to (it changes when the
-/// guest reboots).
-type InputTarget = Arc<Mutex<Option<(Arc<Uart>, Arc<VmControl>)>>>;
+/// Where host input currently goes (it changes when the guest reboots).
+struct InputTarget {
+    uart: Arc<Uart>,
+    control: Arc<VmControl>,
+    /// Hold input until the guest enables the UART's receive interrupt.
+    /// Linux probes and resets the UART FIFOs during boot, which would eat
+    /// early input; polled-mode (bare-metal) guests never enable it.
+    wait_for_listener: bool,
+}
+
+type SharedTarget = Arc<Mutex<Option<InputTarget>>>;
 
 /// The host side of the console for the whole life of a `run_vm` call.
 pub(crate) struct HostConsole {
     config: ConsoleConfig,
-    target: InputTarget,
+    target: SharedTarget,
     _raw: Option<RawTerminal>,
 }
 
 impl HostConsole {
     pub fn open(config: &ConsoleConfig) -> std::io::Result<Self> {
-        let target: InputTarget = Arc::new(Mutex::new(None));
+        let target: SharedTarget = Arc::new(Mutex::new(None));
         let mut raw = None;
         if let ConsoleConfig::Stdio = config {
             let tty = std::io::stdin().is_terminal();
             if tty {
                 raw = RawTerminal::enable().ok();
             }
+            let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
             let t = Arc::clone(&target);
             std::thread::Builder::new()
                 .name("fv-stdin".into())
-                .spawn(move || stdin_pump(t, tty))?;
+                .spawn(move || stdin_reader(t, tty, tx))?;
+            let t = Arc::clone(&target);
+            std::thread::Builder::new()
+                .name("fv-console-in".into())
+                .spawn(move || deliver(t, rx))?;
         }
         Ok(Self {
             config: config.clone(),
@@ -91,15 +104,21 @@ impl HostConsole {
     }
 
     /// Sends host input to this UART from now on.
-    pub fn attach(&self, uart: Arc<Uart>, control: Arc<VmControl>) {
-        *self.target.lock().unwrap_or_else(|e| e.into_inner()) = Some((uart, control));
+    pub fn attach(&self, uart: Arc<Uart>, control: Arc<VmControl>, wait_for_listener: bool) {
+        *self.target.lock().unwrap_or_else(|e| e.into_inner()) = Some(InputTarget {
+            uart,
+            control,
+            wait_for_listener,
+        });
     }
 }
 
 /// Ctrl-A, QEMU's escape character.
 const ESCAPE: u8 = 0x01;
 
-fn stdin_pump(target: InputTarget, tty: bool) {
+/// Reads stdin, handles the escape sequence at once (even while earlier
+/// input waits for the guest), and passes the rest on.
+fn stdin_reader(target: SharedTarget, tty: bool, tx: std::sync::mpsc::Sender<Vec<u8>>) {
     let mut stdin = std::io::stdin();
     let mut buf = [0u8; 256];
     let mut escape = false;
@@ -114,10 +133,8 @@ fn stdin_pump(target: InputTarget, tty: bool) {
                 escape = false;
                 match b {
                     b'x' | b'X' => {
-                        if let Some((_, control)) =
-                            &*target.lock().unwrap_or_else(|e| e.into_inner())
-                        {
-                            control.request_exit(ExitReason::HostStop);
+                        if let Some(t) = &*target.lock().unwrap_or_else(|e| e.into_inner()) {
+                            t.control.request_exit(ExitReason::HostStop);
                         }
                         return;
                     }
@@ -130,26 +147,34 @@ fn stdin_pump(target: InputTarget, tty: bool) {
                 out.push(b);
             }
         }
-        // Flow control: wait for the guest to take what does not fit yet.
-        let mut rest = &out[..];
+        if !out.is_empty() && tx.send(out).is_err() {
+            return;
+        }
+    }
+}
+
+/// Feeds input to the UART with flow control: what does not fit waits for
+/// the guest to drain the receive FIFO.
+fn deliver(target: SharedTarget, rx: std::sync::mpsc::Receiver<Vec<u8>>) {
+    let pause = std::time::Duration::from_millis(10);
+    while let Ok(chunk) = rx.recv() {
+        let mut rest = &chunk[..];
         while !rest.is_empty() {
             let uart = target
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .as_ref()
-                .map(|(u, _)| Arc::clone(u));
+                .filter(|t| !t.wait_for_listener || t.uart.receiver_listening())
+                .map(|t| Arc::clone(&t.uart));
             match uart {
-                Some(u) if !u.receiver_listening() => {
-                    std::thread::sleep(std::time::Duration::from_millis(20))
-                }
                 Some(u) => {
                     let n = u.push_input(rest);
                     rest = &rest[n..];
                     if !rest.is_empty() {
-                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        std::thread::sleep(pause);
                     }
                 }
-                None => std::thread::sleep(std::time::Duration::from_millis(20)),
+                None => std::thread::sleep(pause),
             }
         }
     }

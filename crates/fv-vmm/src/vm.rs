@@ -88,7 +88,11 @@ fn run_once(cfg: &VmConfig, console: &HostConsole) -> Result<ExitReason, VmmErro
     bus.insert(layout::CLINT.base, layout::CLINT.size, clint)?;
     bus.insert(layout::PLIC.base, layout::PLIC.size, plic)?;
     bus.insert(layout::TEST.base, layout::TEST.size, syscon)?;
-    console.attach(Arc::clone(&uart), Arc::clone(&control));
+    console.attach(
+        Arc::clone(&uart),
+        Arc::clone(&control),
+        cfg.bios == BiosMode::Sbi,
+    );
 
     // Software.
     let kernel = match cfg.bios {
