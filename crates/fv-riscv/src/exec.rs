@@ -397,6 +397,11 @@ impl Hart {
         let va = self.x[rs1(i)];
         let src = self.x[rs2(i)];
         let f5 = i >> 27;
+        // Decode before touching memory: a reserved funct5 is an illegal
+        // instruction whatever the address (privileged spec 3.1.15 priority).
+        if (AMO_FUNCT5 >> f5) & 1 == 0 {
+            return Err(illegal(i));
+        }
         let ram = std::sync::Arc::clone(&self.plat.ram);
         let sc = Ordering::SeqCst;
         let v: u64 = match f5 {
@@ -550,6 +555,10 @@ impl Hart {
                 _ => Err(illegal(i)),
             };
         }
+        if f3 == 4 {
+            // Not a Zicsr form (reserved; the H extension's HLV/HSV live here).
+            return Err(illegal(i));
+        }
         let addr = (i >> 20) as u16;
         let src = if f3 & 4 != 0 {
             rs1(i) as u64 // uimm
@@ -625,6 +634,19 @@ impl Hart {
         Ok(())
     }
 }
+
+/// The defined A-extension funct5 values (LR, SC, the nine AMOs), as a set.
+const AMO_FUNCT5: u32 = (1 << 0b00000)
+    | (1 << 0b00001)
+    | (1 << 0b00010)
+    | (1 << 0b00011)
+    | (1 << 0b00100)
+    | (1 << 0b01000)
+    | (1 << 0b01100)
+    | (1 << 0b10000)
+    | (1 << 0b10100)
+    | (1 << 0b11000)
+    | (1 << 0b11100);
 
 fn fetch_update32(a: &std::sync::atomic::AtomicU32, f: impl Fn(u32) -> u32) -> u32 {
     let sc = Ordering::SeqCst;

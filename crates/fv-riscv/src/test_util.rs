@@ -61,3 +61,20 @@ impl TestMachine {
         self.plat.ram.write_slice(pa, &bytes).unwrap();
     }
 }
+
+impl TestMachine {
+    /// Writes 16-bit (compressed) instruction parcels at `pa`.
+    pub fn code16(&self, pa: u64, halves: &[u16]) {
+        let bytes: Vec<u8> = halves.iter().flat_map(|h| h.to_le_bytes()).collect();
+        self.plat.ram.write_slice(pa, &bytes).unwrap();
+    }
+
+    /// A hart at `RAM_BASE` in M-mode with the given registers preset.
+    pub fn hart_with(&self, regs: &[(usize, u64)]) -> Hart {
+        let mut h = self.hart(0);
+        for &(r, v) in regs {
+            h.x[r] = v;
+        }
+        h
+    }
+}
