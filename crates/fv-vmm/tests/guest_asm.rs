@@ -37,6 +37,7 @@ const PROGRAMS: &[(&str, usize)] = &[
     ("smp2", 2),
     ("fence_i", 1),
     ("float_csr", 1),
+    ("hostile", 1),
 ];
 
 fn asm_dir() -> PathBuf {
@@ -235,4 +236,12 @@ fn fence_i() {
 #[test]
 fn float_csr() {
     run_guest("float_csr");
+}
+
+/// Fetches, loads, stores and an AMO to holes in the memory map and past
+/// RAM (access faults), jalr to an odd address, all-zero/all-one words
+/// (illegal), 1 MiB of UART output without waiting for THRE.
+#[test]
+fn hostile() {
+    run_guest("hostile");
 }
