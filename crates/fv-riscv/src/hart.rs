@@ -650,3 +650,118 @@ fn trap_vector(tvec: u64, code: u64, interrupt: bool) -> u64 {
         base
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{TestMachine, RAM_BASE};
+
+    const INT: u64 = 1 << 63;
+
+    #[test]
+    fn m_timer_interrupt_needs_mie_in_m_mode_but_not_below() {
+        let m = TestMachine::new(1);
+        let mut h = m.hart(0);
+        h.mtvec = RAM_BASE + 0x100;
+        h.mie = 1 << irq::MTI;
+        m.plat.harts[0].irq.set_timer_cmp(0); // already due
+        h.refresh_timer_bits();
+        // M-mode with mstatus.MIE clear: pending but not taken.
+        h.check_interrupts();
+        assert_eq!(h.pc(), RAM_BASE);
+        assert_ne!(h.mip() & (1 << irq::MTI), 0);
+        // Enabled: taken, with mcause's interrupt bit and MPIE stacking.
+        h.mstatus |= status::MIE;
+        h.check_interrupts();
+        assert_eq!(h.pc(), RAM_BASE + 0x100);
+        assert_eq!(h.mcause, INT | irq::MTI);
+        assert_eq!(h.mstatus & status::MIE, 0);
+        assert_ne!(h.mstatus & status::MPIE, 0);
+        // From S-mode, M interrupts are taken whatever mstatus.MIE says.
+        let mut h = m.hart(0);
+        h.mtvec = RAM_BASE + 0x100;
+        h.mie = 1 << irq::MTI;
+        h.prv = PRV_S;
+        h.refresh_timer_bits();
+        h.check_interrupts();
+        assert_eq!(h.privilege(), PRV_M);
+        assert_eq!(h.mcause, INT | irq::MTI);
+        assert_eq!((h.mstatus & status::MPP) >> status::MPP_SHIFT, PRV_S as u64);
+    }
+
+    #[test]
+    fn delegated_interrupts_go_to_s_and_respect_sie() {
+        let m = TestMachine::new(1);
+        let mut h = m.hart(0);
+        h.stvec = RAM_BASE + 0x201; // vectored
+        h.mideleg = irq::S_MASK;
+        h.mie = 1 << irq::SEI;
+        h.prv = PRV_S;
+        m.plat.harts[0].irq.raise(1 << irq::SEI); // from the PLIC
+        h.check_interrupts();
+        assert_eq!(h.pc(), RAM_BASE, "S-mode with SIE clear does not take it");
+        h.mstatus |= status::SIE;
+        h.check_interrupts();
+        assert_eq!(h.privilege(), PRV_S);
+        assert_eq!(h.scause, INT | irq::SEI);
+        assert_eq!(h.pc(), RAM_BASE + 0x200 + 4 * irq::SEI, "vectored stvec");
+        // From U-mode, S interrupts are taken even with SIE clear.
+        let mut h = m.hart(0);
+        h.stvec = RAM_BASE + 0x200;
+        h.mideleg = irq::S_MASK;
+        h.mie = 1 << irq::SEI;
+        h.prv = PRV_U;
+        h.check_interrupts();
+        assert_eq!(h.privilege(), PRV_S);
+        assert_eq!(h.mstatus & status::SPP, 0, "came from U");
+        // Delegated interrupts are never taken in M-mode.
+        let mut h = m.hart(0);
+        h.mideleg = irq::S_MASK;
+        h.mie = 1 << irq::SEI;
+        h.mstatus |= status::MIE | status::SIE;
+        h.check_interrupts();
+        assert_eq!(h.pc(), RAM_BASE);
+    }
+
+    #[test]
+    fn priority_order_mei_msi_mti_sei_ssi_sti() {
+        let m = TestMachine::new(1);
+        let all = (1 << irq::MEI) | (1 << irq::MSI) | (1 << irq::SEI) | (1 << irq::SSI);
+        let cases: [(u64, u64); 4] = [
+            (all, irq::MEI),
+            (all & !(1 << irq::MEI), irq::MSI),
+            ((1 << irq::SEI) | (1 << irq::SSI), irq::SEI),
+            (1 << irq::SSI, irq::SSI),
+        ];
+        for (lines, expect) in cases {
+            m.plat.harts[0].irq.lower(u64::MAX);
+            m.plat.harts[0].irq.raise(lines);
+            let mut h = m.hart(0);
+            h.mie = irq::ALL_MASK;
+            h.prv = PRV_U;
+            h.check_interrupts();
+            assert_eq!(h.mcause, INT | expect, "lines {lines:#x}");
+        }
+    }
+
+    #[test]
+    fn wfi_sleep_wakes_on_an_interrupt_from_another_thread() {
+        let m = TestMachine::new(1);
+        let mut h = m.hart(0);
+        h.mie = 1 << irq::MSI;
+        h.wfi = true;
+        let irq = Arc::clone(&m.plat.harts[0].irq);
+        let _ = irq.take_attention();
+        irq.sleep_until(Some(std::time::Instant::now())); // consume old kicks
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            irq.raise(1 << irq::MSI);
+        });
+        let start = std::time::Instant::now();
+        h.sleep_in_wfi();
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        h.poll();
+        assert!(!h.wfi, "a pending enabled interrupt ends wfi");
+        t.join().unwrap();
+    }
+}
