@@ -30,4 +30,14 @@ fi
 # ${XDG_CACHE_HOME:-~/.cache}/ferrovisor; no network once cached.
 cargo run --release -q -p fv-cli -- guest fetch
 
-exec cargo test --workspace "$@"
+# cargo prints one "test result" line per test binary (the last ones are
+# doc-test binaries with nothing in them); close with the suite's total.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$rc"
