@@ -97,7 +97,10 @@ impl Hart {
             csr::SEPC => self.sepc,
             csr::SCAUSE => self.scause,
             csr::STVAL => self.stval,
-            csr::SIP => self.mip() & self.mideleg,
+            csr::SIP => {
+                self.refresh_timer_bits();
+                self.mip() & self.mideleg
+            }
             csr::STIMECMP => {
                 if !self.stimecmp_allowed() {
                     return Err(IllegalCsr);
@@ -126,7 +129,10 @@ impl Hart {
             csr::MEPC => self.mepc,
             csr::MCAUSE => self.mcause,
             csr::MTVAL => self.mtval,
-            csr::MIP => self.mip(),
+            csr::MIP => {
+                self.refresh_timer_bits();
+                self.mip()
+            }
             // No PMP entries are implemented: all read as zero (WARL).
             csr::PMPCFG0..=csr::PMPCFG15 | csr::PMPADDR0..=csr::PMPADDR63 => 0,
             csr::MCYCLE | csr::MINSTRET => self.instret,

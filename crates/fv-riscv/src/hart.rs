@@ -334,8 +334,8 @@ impl Hart {
         self.instret
     }
 
-    /// Runs until the VM is asked to stop. Returns the fault that stopped
-    /// this hart, if the engine met state it cannot continue from.
+    /// Runs until the VM is asked to stop (power-off, reboot, an engine
+    /// fault reported through `VmControl`, or the host).
     pub fn run(&mut self) {
         loop {
             if self.plat.control.should_stop() {
@@ -467,7 +467,7 @@ impl Hart {
         self.shared.irq.lines() & irq::ALL_MASK | self.mip_local | self.timer_bits
     }
 
-    fn refresh_timer_bits(&mut self) {
+    pub(crate) fn refresh_timer_bits(&mut self) {
         let now = self.plat.clock.ticks();
         let mut bits = 0;
         if now >= self.shared.irq.timer_cmp() {
@@ -573,6 +573,7 @@ impl Hart {
                         if interrupt { "interrupt" } else { "exception" }
                     ),
                 });
+                self.end_batch = true;
                 return;
             }
             self.mcause = cause;
