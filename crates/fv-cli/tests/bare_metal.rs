@@ -1,42 +1,12 @@
 //! `fv run --bios none`: bare-metal programs and the `virt` test finisher
 //! decide the exit status, as with QEMU's `-bios none`.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
 
-/// Assembles and links `src` (RISC-V assembly) at 0x8000_0000; None (after
-/// a SKIP line) without the cross binutils.
-fn build(dir: &Path, name: &str, src: &str) -> Option<PathBuf> {
-    if Command::new("riscv64-linux-gnu-as")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "SKIP: riscv64-linux-gnu-as not found (apt-get install binutils-riscv64-linux-gnu)"
-        );
-        return None;
-    }
-    let s = dir.join(format!("{name}.S"));
-    let o = dir.join(format!("{name}.o"));
-    let elf = dir.join(format!("{name}.elf"));
-    std::fs::write(&s, src).unwrap();
-    let st = Command::new("riscv64-linux-gnu-as")
-        .args(["-march=rv64gc", "-o"])
-        .arg(&o)
-        .arg(&s)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let st = Command::new("riscv64-linux-gnu-ld")
-        .args(["-nostdlib", "-N", "-Ttext=0x80000000", "-e", "_start", "-o"])
-        .arg(&elf)
-        .arg(&o)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    Some(elf)
-}
+use support::build_elf as build;
 
 /// A program that writes `value` to the test finisher at 0x100000.
 fn finisher(value: u32) -> String {

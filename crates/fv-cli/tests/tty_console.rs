@@ -2,6 +2,8 @@
 //! not line-buffered by the host), `Ctrl-A x` quits with status 0, and the
 //! terminal settings are restored on exit.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
@@ -12,16 +14,6 @@ use nix::sys::termios::{tcgetattr, LocalFlags};
 
 #[test]
 fn ctrl_a_x_quits_and_restores_the_terminal() {
-    if Command::new("riscv64-linux-gnu-as")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "SKIP: riscv64-linux-gnu-as not found (apt-get install binutils-riscv64-linux-gnu)"
-        );
-        return;
-    }
     let d = tempfile::tempdir().unwrap();
     // A guest that echoes UART input back forever: prove raw input reaches it.
     let src = r#"
@@ -35,23 +27,9 @@ _start:
   sb t2, 0(t0)          # THR
   j 1b
 "#;
-    std::fs::write(d.path().join("echo.S"), src).unwrap();
-    let o = d.path().join("echo.o");
-    let elf = d.path().join("echo.elf");
-    assert!(Command::new("riscv64-linux-gnu-as")
-        .args(["-march=rv64gc", "-o"])
-        .arg(&o)
-        .arg(d.path().join("echo.S"))
-        .status()
-        .unwrap()
-        .success());
-    assert!(Command::new("riscv64-linux-gnu-ld")
-        .args(["-nostdlib", "-N", "-Ttext=0x80000000", "-e", "_start", "-o"])
-        .arg(&elf)
-        .arg(&o)
-        .status()
-        .unwrap()
-        .success());
+    let Some(elf) = support::build_elf(d.path(), "echo", src) else {
+        return;
+    };
 
     let pty = openpty(None, None).unwrap();
     let before = tcgetattr(pty.slave.as_fd()).unwrap();

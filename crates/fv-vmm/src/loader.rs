@@ -59,26 +59,18 @@ fn place(
     data: &[u8],
     need: u64,
 ) -> Result<(), LoadError> {
-    let fits = ram.offset_of(addr, need.max(data.len() as u64)).is_some();
-    if !fits {
-        return Err(LoadError::DoesNotFit {
-            what,
-            path: path.display().to_string(),
-            addr,
-            need,
-            ram_base: ram.base(),
-            ram_size: ram.size(),
-        });
+    let too_big = || LoadError::DoesNotFit {
+        what,
+        path: path.display().to_string(),
+        addr,
+        need,
+        ram_base: ram.base(),
+        ram_size: ram.size(),
+    };
+    if ram.offset_of(addr, need.max(data.len() as u64)).is_none() {
+        return Err(too_big());
     }
-    ram.write_slice(addr, data)
-        .map_err(|_| LoadError::DoesNotFit {
-            what,
-            path: path.display().to_string(),
-            addr,
-            need,
-            ram_base: ram.base(),
-            ram_size: ram.size(),
-        })
+    ram.write_slice(addr, data).map_err(|_| too_big())
 }
 
 /// The fields of the riscv64 Image header we use.
