@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
+use fv_container::manager::{self, Manager, ManagerError, RunOptions};
 use fv_container::runtime::{ContainerError, CreateOptions, Runtime};
-use fv_container::state::StateStore;
+use fv_container::state::{StateStore, Status};
 
 /// Exit code for bad input, as for bad arguments.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -15,9 +16,109 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_FAILURE: u8 = 1;
 
 #[derive(Subcommand, Debug)]
-pub enum ContainerCommand {}
+pub enum ContainerCommand {
+    /// Run a command in a new container; exits with the command's status.
+    Run(RunArgs),
+    /// List containers.
+    #[command(alias = "list", alias = "ps")]
+    Ls,
+    /// Stop a container: SIGTERM, then SIGKILL after the grace time.
+    Stop {
+        name: String,
+        /// Seconds before SIGKILL.
+        #[arg(long, short = 't', default_value_t = 10)]
+        time: u64,
+    },
+    /// Send a signal (default KILL) to a container's processes.
+    Kill {
+        name: String,
+        #[arg(long, short = 's', default_value = "KILL")]
+        signal: String,
+    },
+    /// Remove containers, their upper layers, cgroups and state.
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Kill running containers first.
+        #[arg(long, short = 'f')]
+        force: bool,
+    },
+    /// Run a command in a running container; exits with its status.
+    Exec {
+        /// Set an environment variable (KEY=VALUE).
+        #[arg(short = 'e', long = "env")]
+        env: Vec<String>,
+        name: String,
+        /// Program and arguments (default: sh).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Print the output of a container started with -d.
+    Logs { name: String },
+    /// Print a container's configuration and state as JSON.
+    Inspect { name: String },
+    /// Internal: waits for a detached container (started by `run -d`).
+    #[command(name = "__monitor", hide = true)]
+    Monitor { name: String },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Container name (default: random).
+    #[arg(long)]
+    name: Option<String>,
+    /// Hostname (default: the name).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Memory limit, e.g. 256M; above it the container is OOM-killed.
+    #[arg(long, short = 'm')]
+    memory: Option<String>,
+    /// CPU quota in CPUs, e.g. 0.5.
+    #[arg(long)]
+    cpus: Option<String>,
+    /// Maximum number of processes.
+    #[arg(long)]
+    pids: Option<String>,
+    /// Set an environment variable (KEY=VALUE).
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Bind mount HOSTDIR:CTRDIR[:ro].
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
+    /// Network: none (loopback only) or host.
+    #[arg(long, default_value = "none")]
+    net: String,
+    /// Give the container a pseudo-terminal.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Run in the background; output goes to `fv container logs NAME`.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Image name (see `fv image ls`).
+    image: String,
+    /// Program and arguments (default: the image's, else sh).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
-pub enum ImageCommand {}
+pub enum ImageCommand {
+    /// Import a rootfs directory or (gzipped) rootfs tarball as NAME.
+    Import { source: PathBuf, name: String },
+    /// List images.
+    #[command(alias = "list")]
+    Ls,
+    /// Remove images (and the layers no other image uses).
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Print an image's manifest as JSON.
+    Inspect { name: String },
+}
 
 #[derive(Subcommand, Debug)]
 pub enum OciCommand {
@@ -96,11 +197,323 @@ fn status_code(code: i32) -> u8 {
     u8::try_from(code).unwrap_or(EXIT_FAILURE)
 }
 
-pub fn run_container(c: ContainerCommand) -> anyhow::Result<u8> {
-    match c {}
+/// Prints a manager error and picks the exit code.
+fn report_mgr(e: ManagerError) -> u8 {
+    eprintln!("fv: {e}");
+    let mut src = std::error::Error::source(&e);
+    let mut shown = e.to_string();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !shown.contains(&text) {
+            eprintln!("  caused by: {text}");
+            shown.push_str(&text);
+        }
+        src = s.source();
+    }
+    if e.is_bad_input() {
+        EXIT_BAD_INPUT
+    } else {
+        EXIT_FAILURE
+    }
 }
+
+fn run_options(a: RunArgs) -> Result<RunOptions, ManagerError> {
+    Ok(RunOptions {
+        name: a.name,
+        hostname: a.hostname,
+        memory: a.memory.as_deref().map(manager::parse_memory).transpose()?,
+        cpus: a.cpus.as_deref().map(manager::parse_cpus).transpose()?,
+        pids: a.pids.as_deref().map(manager::parse_pids).transpose()?,
+        env: a
+            .env
+            .iter()
+            .map(|e| manager::parse_env(e))
+            .collect::<Result<_, _>>()?,
+        volumes: a
+            .volume
+            .iter()
+            .map(|v| manager::parse_volume(v))
+            .collect::<Result<_, _>>()?,
+        net: a.net.parse()?,
+        tty: a.tty,
+        detach: a.detach,
+        rm: a.rm,
+        image: a.image,
+        command: a.command,
+    })
+}
+
+fn container_run(mgr: &Manager, a: RunArgs) -> Result<u8, ManagerError> {
+    let opts = run_options(a)?;
+    let meta = mgr.prepare(&opts)?;
+    let name = meta.name.clone();
+    if opts.detach {
+        return detach(mgr, &name);
+    }
+    let result = mgr.run_foreground(&meta, opts.tty);
+    let st = match result {
+        Ok(st) => st,
+        Err(e) => {
+            let _ = mgr.remove(&name, true);
+            return Err(e);
+        }
+    };
+    if st.oom_killed {
+        eprintln!("fv: container {name} was killed by the OOM killer (memory limit)");
+    }
+    if opts.rm {
+        mgr.remove(&name, true)?;
+    }
+    Ok(status_code(st.code))
+}
+
+/// `run -d`: a monitor process (this binary, `container __monitor`)
+/// creates, starts and waits for the container so its exit status is
+/// recorded (and `--rm` honoured); we wait until it says "started".
+fn detach(mgr: &Manager, name: &str) -> Result<u8, ManagerError> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let spawn_err = |e: std::io::Error| ManagerError::Io {
+        path: PathBuf::from("fv container __monitor"),
+        source: e,
+    };
+    let started = (|| {
+        let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let mut reader = std::fs::File::from(reader);
+        let writer2 = writer.try_clone()?;
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(["container", "__monitor", name])
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(writer2)
+            .process_group(0)
+            .spawn()?;
+        let mut out = String::new();
+        reader.read_to_string(&mut out)?;
+        Ok::<_, std::io::Error>((child.try_wait()?, out, child))
+    })();
+    let (early, out, mut child) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = mgr.remove(name, true);
+            return Err(spawn_err(e));
+        }
+    };
+    if out.lines().last() == Some("started") && early.is_none_or(|s| s.success()) {
+        println!("{name}");
+        return Ok(0);
+    }
+    eprint!("{out}");
+    let code = child
+        .wait()
+        .ok()
+        .and_then(|s| s.code())
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(EXIT_FAILURE);
+    let _ = mgr.remove(name, true);
+    Ok(code.max(1))
+}
+
+fn monitor(mgr: &Manager, name: &str) -> Result<u8, ManagerError> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let meta = mgr.meta(name)?;
+    let log_path = mgr.log_path(name);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| ManagerError::Io {
+            path: log_path.clone(),
+            source: e,
+        })?;
+    let null = std::fs::File::open("/dev/null").map_err(|e| ManagerError::Io {
+        path: "/dev/null".into(),
+        source: e,
+    })?;
+    if let Err(e) = mgr.start(
+        &meta,
+        Some([null.as_raw_fd(), log.as_raw_fd(), log.as_raw_fd()]),
+    ) {
+        let _ = mgr.remove(name, true);
+        return Err(e);
+    }
+    drop((log, null));
+    println!("started");
+    let _ = std::io::stdout().flush();
+    manager::detach_stdio();
+    let st = mgr.rt.wait(name);
+    if meta.options.rm {
+        let _ = mgr.remove(name, true);
+    }
+    Ok(st.map(|s| status_code(s.code)).unwrap_or(EXIT_FAILURE))
+}
+
+fn age(secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let d = now.saturating_sub(secs);
+    match d {
+        0..60 => format!("{d}s"),
+        60..3600 => format!("{}m", d / 60),
+        3600..86400 => format!("{}h", d / 3600),
+        _ => format!("{}d", d / 86400),
+    }
+}
+
+pub fn run_container(c: ContainerCommand) -> anyhow::Result<u8> {
+    let mgr = Manager::from_env();
+    let result: Result<u8, ManagerError> = match c {
+        ContainerCommand::Run(a) => container_run(&mgr, a),
+        ContainerCommand::Monitor { name } => monitor(&mgr, &name),
+        ContainerCommand::Ls => {
+            println!(
+                "{:<20} {:<16} {:<8} {:>8} {:>5} {:>6}  COMMAND",
+                "NAME", "IMAGE", "STATUS", "PID", "EXIT", "AGE"
+            );
+            for l in mgr.list() {
+                let r = l.record.as_ref();
+                let running = matches!(l.status(), Status::Running | Status::Created);
+                println!(
+                    "{:<20} {:<16} {:<8} {:>8} {:>5} {:>6}  {}",
+                    l.meta.name,
+                    l.meta.image,
+                    l.status(),
+                    r.and_then(|r| r.pid)
+                        .filter(|_| running)
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                    r.and_then(|r| r.ferrovisor.exit_code)
+                        .map(|c| c.to_string())
+                        .unwrap_or_default(),
+                    age(l.meta.created),
+                    l.meta.command.join(" ")
+                );
+            }
+            Ok(0)
+        }
+        ContainerCommand::Stop { name, time } => mgr
+            .stop(&name, std::time::Duration::from_secs(time))
+            .map(|_| 0),
+        ContainerCommand::Kill { name, signal } => mgr.get(&name).and_then(|l| {
+            if !matches!(l.status(), Status::Running | Status::Created) {
+                return Err(ManagerError::NotRunning(name.clone()));
+            }
+            mgr.rt.kill(&name, &signal, true)?;
+            Ok(0)
+        }),
+        ContainerCommand::Rm { names, force } => {
+            let mut code = 0;
+            for n in names {
+                if let Err(e) = mgr.remove(&n, force) {
+                    code = code.max(report_mgr(e));
+                }
+            }
+            Ok(code)
+        }
+        ContainerCommand::Exec { env, name, command } => (|| {
+            let env = env
+                .iter()
+                .map(|e| manager::parse_env(e))
+                .collect::<Result<Vec<_>, _>>()?;
+            let l = mgr.get(&name)?;
+            if l.status() != Status::Running {
+                return Err(ManagerError::NotRunning(name.clone()));
+            }
+            let code = fv_container::exec::exec(&mgr.rt, &name, &command, &env)?;
+            Ok(status_code(code))
+        })(),
+        ContainerCommand::Logs { name } => mgr.get(&name).and_then(|l| {
+            let path = mgr.log_path(&name);
+            if !l.meta.options.detach || !path.exists() {
+                return Err(ManagerError::NoLog(name.clone()));
+            }
+            let mut f = std::fs::File::open(&path).map_err(|e| ManagerError::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+            std::io::copy(&mut f, &mut std::io::stdout().lock())
+                .map_err(|e| ManagerError::Io { path, source: e })?;
+            Ok(0)
+        }),
+        ContainerCommand::Inspect { name } => mgr.get(&name).map(|l| {
+            let r = l.record.as_ref();
+            let v = serde_json::json!({
+                "name": l.meta.name,
+                "image": l.meta.image,
+                "layers": l.meta.layers,
+                "command": l.meta.command,
+                "created": l.meta.created,
+                "options": l.meta.options,
+                "status": l.status(),
+                "pid": r.and_then(|r| r.pid),
+                "exitCode": r.and_then(|r| r.ferrovisor.exit_code),
+                "oomKilled": r.is_some_and(|r| r.ferrovisor.oom_killed),
+                "cgroupPath": r.and_then(|r| r.ferrovisor.cgroup_path.clone()),
+                "storage": mgr.dir(&l.meta.name),
+            });
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            0
+        }),
+    };
+    Ok(result.unwrap_or_else(report_mgr))
+}
+
 pub fn run_image(c: ImageCommand) -> anyhow::Result<u8> {
-    match c {}
+    let mgr = Manager::from_env();
+    let store = &mgr.images;
+    let result: Result<u8, ManagerError> = match c {
+        ImageCommand::Import { source, name } => store
+            .import(&source, &name)
+            .map(|m| {
+                println!("{} {}", m.name, m.layers.join(" "));
+                0
+            })
+            .map_err(Into::into),
+        ImageCommand::Ls => {
+            println!("{:<24} {:>6} {:>8}  TOP LAYER", "NAME", "LAYERS", "AGE");
+            for m in store.list() {
+                println!(
+                    "{:<24} {:>6} {:>8}  {}",
+                    m.name,
+                    m.layers.len(),
+                    age(m.created),
+                    m.layers.last().map(|d| &d[..d.len().min(19)]).unwrap_or("")
+                );
+            }
+            Ok(0)
+        }
+        ImageCommand::Rm { names } => {
+            let mut code = 0;
+            for n in names {
+                let users: Vec<String> = mgr
+                    .list()
+                    .into_iter()
+                    .filter(|l| l.meta.image == n)
+                    .map(|l| l.meta.name)
+                    .collect();
+                let r = if users.is_empty() {
+                    store.remove(&n).map_err(ManagerError::from)
+                } else {
+                    Err(ManagerError::ImageInUse(n.clone(), users.join(", ")))
+                };
+                if let Err(e) = r {
+                    code = code.max(report_mgr(e));
+                }
+            }
+            Ok(code)
+        }
+        ImageCommand::Inspect { name } => store
+            .get(&name)
+            .map(|m| {
+                println!("{}", serde_json::to_string_pretty(&m).unwrap_or_default());
+                0
+            })
+            .map_err(Into::into),
+    };
+    Ok(result.unwrap_or_else(report_mgr))
 }
 
 pub fn run_oci(c: OciCommand) -> anyhow::Result<u8> {

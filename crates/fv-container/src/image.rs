@@ -67,6 +67,33 @@ pub struct ImageManifest {
     pub created: u64,
     /// Where it was imported from.
     pub source: PathBuf,
+    /// The image's run configuration, when the source had one (OCI and
+    /// `docker save` images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<RunConfig>,
+}
+
+/// What an OCI image config says about running it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunConfig {
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+}
+
+impl ImageManifest {
+    /// Entrypoint followed by cmd; empty when the image has neither.
+    pub fn default_command(&self) -> Vec<String> {
+        self.config
+            .as_ref()
+            .map(|c| c.entrypoint.iter().chain(&c.cmd).cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 /// The image root.
@@ -217,6 +244,7 @@ impl ImageStore {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             source: std::path::absolute(source).unwrap_or_else(|_| source.into()),
+            config: None,
         };
         let dir = self.root.join("images");
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;

@@ -8,8 +8,10 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod exec;
 pub mod image;
 pub mod init;
+pub mod manager;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

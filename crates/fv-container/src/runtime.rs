@@ -144,7 +144,10 @@ impl Runtime {
         }
     }
 
-    fn cgroup_of(&self, rec: &ContainerRecord) -> Result<Option<Cgroup>, ContainerError> {
+    pub(crate) fn cgroup_of(
+        &self,
+        rec: &ContainerRecord,
+    ) -> Result<Option<Cgroup>, ContainerError> {
         match &rec.ferrovisor.cgroup_path {
             Some(p) => Ok(Some(Cgroup::new(CgroupLayout::detect()?, p)?)),
             None => Ok(None),
