@@ -331,3 +331,155 @@ fn bad_names_options_and_images_exit_2() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("/no/such/rootfs"), "{out}");
 }
+
+fn sh(cmd: &str) -> String {
+    let out = run_bounded(std::process::Command::new("sh").args(["-c", cmd]), TIMEOUT);
+    assert_eq!(out.code, 0, "{cmd}: {out}");
+    out.stdout
+}
+
+/// Layer tarballs in `dir`: a busybox rootfs with /etc/old and /dir/a
+/// (gzipped), then a layer whiting out /etc/old and making /dir opaque.
+fn two_layers(env: &Env, dir: &Path) -> (PathBuf, PathBuf) {
+    let l1 = dir.join("l1");
+    env.rootfs(&l1);
+    std::fs::write(l1.join("etc/old"), "old").expect("write");
+    std::fs::create_dir(l1.join("dir")).expect("mkdir");
+    std::fs::write(l1.join("dir/a"), "a").expect("write");
+    let l2 = dir.join("l2");
+    std::fs::create_dir_all(l2.join("etc")).expect("mkdir");
+    std::fs::create_dir_all(l2.join("dir")).expect("mkdir");
+    std::fs::write(l2.join("etc/.wh.old"), "").expect("write");
+    std::fs::write(l2.join("dir/.wh..wh..opq"), "").expect("write");
+    std::fs::write(l2.join("dir/b"), "b").expect("write");
+    let (t1, t2) = (dir.join("l1.tar.gz"), dir.join("l2.tar"));
+    sh(&format!(
+        "tar -C {} -czf {} . && tar -C {} -cf {} .",
+        l1.display(),
+        t1.display(),
+        l2.display(),
+        t2.display()
+    ));
+    (t1, t2)
+}
+
+const IMAGE_CONFIG: &str = r#"{"config":{"Env":["PATH=/bin","IMGVAR=from-image"],
+  "Cmd":["sh","-c","cat /etc/old; ls /dir; echo IMGVAR=$IMGVAR"]}}"#;
+
+fn check_layered_run(env: &Env, image: &str) {
+    let out = env.fv(&["container", "run", "--rm", image]);
+    assert_eq!(out.code, 0, "{image}: {out}");
+    assert!(
+        out.stderr.contains("/etc/old"),
+        "whiteout not applied: {out}"
+    );
+    assert!(
+        out.stdout.contains("b\n") && !out.stdout.contains("a\n"),
+        "opaque dir: {out}"
+    );
+    assert!(out.stdout.contains("IMGVAR=from-image"), "{out}");
+}
+
+#[test]
+fn oci_layout_and_docker_save_images_with_whiteouts() {
+    let Some(env) = Env::new("layers") else {
+        return;
+    };
+    let work = env.dir.path().join("img");
+    std::fs::create_dir(&work).expect("mkdir");
+    let (t1, t2) = two_layers(&env, &work);
+    // OCI image layout: blobs by digest, index.json -> manifest -> layers.
+    let layout = work.join("oci");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("mkdir");
+    let put = |p: &Path| -> String {
+        let hex = sh(&format!("sha256sum {}", p.display()))
+            .split_whitespace()
+            .next()
+            .expect("hash")
+            .to_string();
+        std::fs::copy(p, blobs.join(&hex)).expect("copy blob");
+        format!("sha256:{hex}")
+    };
+    let cfg = work.join("config.json");
+    std::fs::write(&cfg, IMAGE_CONFIG).expect("write");
+    let manifest = work.join("manifest-oci.json");
+    std::fs::write(
+        &manifest,
+        serde_json::json!({"schemaVersion": 2, "config": {"digest": put(&cfg)},
+            "layers": [{"digest": put(&t1)}, {"digest": put(&t2)}]})
+        .to_string(),
+    )
+    .expect("write");
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::json!({"schemaVersion": 2, "manifests": [{"digest": put(&manifest)}]})
+            .to_string(),
+    )
+    .expect("write");
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .expect("write");
+    let out = env.fv(&["image", "import", layout.to_str().expect("utf-8"), "oci"]);
+    assert_eq!(out.code, 0, "{out}");
+    check_layered_run(&env, "oci");
+    // The same as a tarball.
+    let oci_tar = work.join("oci.tar");
+    sh(&format!(
+        "tar -C {} -cf {} .",
+        layout.display(),
+        oci_tar.display()
+    ));
+    let out = env.fv(&[
+        "image",
+        "import",
+        oci_tar.to_str().expect("utf-8"),
+        "ocitar",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    check_layered_run(&env, "ocitar");
+    // docker save: manifest.json naming the config and layer files.
+    let save = work.join("save");
+    std::fs::create_dir_all(save.join("l1")).expect("mkdir");
+    std::fs::create_dir_all(save.join("l2")).expect("mkdir");
+    std::fs::copy(&t1, save.join("l1/layer.tar")).expect("copy");
+    std::fs::copy(&t2, save.join("l2/layer.tar")).expect("copy");
+    std::fs::write(save.join("cfg.json"), IMAGE_CONFIG).expect("write");
+    std::fs::write(
+        save.join("manifest.json"),
+        r#"[{"Config":"cfg.json","RepoTags":["t:1"],"Layers":["l1/layer.tar","l2/layer.tar"]}]"#,
+    )
+    .expect("write");
+    let save_tar = work.join("save.tar");
+    sh(&format!(
+        "tar -C {} -cf {} .",
+        save.display(),
+        save_tar.display()
+    ));
+    let out = env.fv(&["image", "import", save_tar.to_str().expect("utf-8"), "dk"]);
+    assert_eq!(out.code, 0, "{out}");
+    check_layered_run(&env, "dk");
+    let ls = env.fv(&["image", "ls"]);
+    assert!(
+        ["oci", "ocitar", "dk"]
+            .iter()
+            .all(|n| ls.stdout.lines().any(|l| l.starts_with(n))),
+        "{ls}"
+    );
+    // Layers are stored once: the three images share two layers.
+    let layers = std::fs::read_dir(env.root.join("images/layers/sha256"))
+        .expect("layers")
+        .count();
+    assert_eq!(layers, 2);
+    for n in ["oci", "ocitar", "dk"] {
+        assert_eq!(env.fv(&["image", "rm", n]).code, 0);
+    }
+    assert_eq!(
+        std::fs::read_dir(env.root.join("images/layers/sha256"))
+            .expect("layers")
+            .count(),
+        0
+    );
+}

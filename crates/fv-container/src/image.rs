@@ -1,6 +1,9 @@
 //! Images: read-only layers stored once under their content digest
 //! (sha256 of the uncompressed tar) and a small manifest per image name.
-//! `import` takes a rootfs directory or a (gzipped) rootfs tarball.
+//! `import` takes a rootfs directory or a (gzipped) rootfs tarball, an OCI
+//! image layout (directory or tarball) or a `docker save` tarball; OCI
+//! whiteouts (`.wh.NAME`, `.wh..wh..opq`) become overlayfs whiteouts (a
+//! 0/0 character device, the `trusted.overlay.opaque` xattr).
 //!
 //! Layout under the image root:
 //! `layers/sha256/HEX/` (extracted layer), `images/NAME.json` (manifest).
@@ -30,6 +33,8 @@ pub enum ImageError {
         entry: String,
         problem: &'static str,
     },
+    #[error("{path}: {problem}")]
+    Layout { path: PathBuf, problem: String },
     #[error("{path}: not a valid tar archive: {source}")]
     Corrupt {
         path: PathBuf,
@@ -172,7 +177,9 @@ impl ImageStore {
         m.layers.iter().rev().map(|d| self.layer_dir(d)).collect()
     }
 
-    /// Imports a rootfs directory or tarball (plain or gzip) as `name`.
+    /// Imports `source` as `name`: a rootfs directory or tarball (plain or
+    /// gzip), an OCI image layout (directory or tarball) or a `docker save`
+    /// tarball. Nothing is left behind if it fails.
     pub fn import(&self, source: &Path, name: &str) -> Result<ImageManifest, ImageError> {
         validate_name(name)?;
         if self.manifest_path(name).exists() {
@@ -182,69 +189,28 @@ impl ImageStore {
             std::fs::metadata(source).map_err(|_| ImageError::MissingSource(source.into()))?;
         let tmp_dir = self.root.join("tmp");
         std::fs::create_dir_all(&tmp_dir).map_err(io(&tmp_dir))?;
-        let tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(io(&tmp_dir))?;
-        let mut tar_file = tmp.reopen().map_err(io(tmp.path()))?;
-        if meta.is_dir() {
-            let mut b = tar::Builder::new(&mut tar_file);
-            b.follow_symlinks(false);
-            b.append_dir_all(".", source).map_err(io(source))?;
-            b.finish().map_err(io(source))?;
-        } else {
-            let f = File::open(source).map_err(io(source))?;
-            let mut r = BufReader::new(f);
-            let mut magic = [0u8; 2];
-            let n = r.read(&mut magic).map_err(io(source))?;
-            let head = std::io::Cursor::new(magic[..n].to_vec());
-            let chained = head.chain(r);
-            let mut reader: Box<dyn Read> = if magic == [0x1f, 0x8b] {
-                Box::new(flate2::read::GzDecoder::new(chained))
-            } else {
-                Box::new(chained)
-            };
-            std::io::copy(&mut reader, &mut tar_file).map_err(|source_err| {
-                ImageError::Corrupt {
-                    path: source.into(),
-                    source: source_err,
+        // Layers this import created, removed again if it fails.
+        let mut created: Vec<PathBuf> = Vec::new();
+        let result = self.import_layers(source, meta.is_dir(), &tmp_dir, &mut created);
+        let (layers, config) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                for dir in created {
+                    let _ = std::fs::remove_dir_all(dir);
                 }
-            })?;
-        }
-        tar_file.flush().map_err(io(tmp.path()))?;
-        tar_file.seek(SeekFrom::Start(0)).map_err(io(tmp.path()))?;
-        let mut hasher = Sha256::new();
-        std::io::copy(&mut tar_file, &mut hasher).map_err(io(tmp.path()))?;
-        let hex: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let digest = format!("sha256:{hex}");
-        let layer = self.layer_dir(&digest);
-        if !layer.exists() {
-            tar_file.seek(SeekFrom::Start(0)).map_err(io(tmp.path()))?;
-            let staging = tempfile::Builder::new()
-                .prefix("layer-")
-                .tempdir_in(&tmp_dir)
-                .map_err(io(&tmp_dir))?;
-            extract(&mut tar_file, staging.path(), source)?;
-            let parent = self.root.join("layers/sha256");
-            std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-            let staged = staging.keep();
-            if let Err(e) = std::fs::rename(&staged, &layer) {
-                let _ = std::fs::remove_dir_all(&staged);
-                return Err(io(&layer)(e));
+                return Err(e);
             }
-        } else {
-            info!(%digest, "layer already stored");
-        }
+        };
+        let digest_list = layers;
         let manifest = ImageManifest {
             name: name.into(),
-            layers: vec![digest],
+            layers: digest_list,
             created: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             source: std::path::absolute(source).unwrap_or_else(|_| source.into()),
-            config: None,
+            config,
         };
         let dir = self.root.join("images");
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -255,6 +221,126 @@ impl ImageStore {
         })?;
         std::fs::write(&path, text).map_err(io(&path))?;
         Ok(manifest)
+    }
+
+    fn import_layers(
+        &self,
+        source: &Path,
+        is_dir: bool,
+        tmp_dir: &Path,
+        created: &mut Vec<PathBuf>,
+    ) -> Result<(Vec<String>, Option<RunConfig>), ImageError> {
+        if is_dir {
+            if source.join("manifest.json").is_file() || source.join("index.json").is_file() {
+                return self.import_layout(source, source, tmp_dir, created);
+            }
+            let tmp = tempfile::NamedTempFile::new_in(tmp_dir).map_err(io(tmp_dir))?;
+            let mut tar_file = tmp.reopen().map_err(io(tmp.path()))?;
+            let mut b = tar::Builder::new(&mut tar_file);
+            b.follow_symlinks(false);
+            b.append_dir_all(".", source).map_err(io(source))?;
+            b.finish().map_err(io(source))?;
+            drop(b);
+            let d = self.store_tar(&mut tar_file, source, false, tmp_dir, created)?;
+            return Ok((vec![d], None));
+        }
+        let tmp = tempfile::NamedTempFile::new_in(tmp_dir).map_err(io(tmp_dir))?;
+        let mut tar_file = tmp.reopen().map_err(io(tmp.path()))?;
+        std::io::copy(&mut open_maybe_gz(source)?, &mut tar_file).map_err(|e| {
+            ImageError::Corrupt {
+                path: source.into(),
+                source: e,
+            }
+        })?;
+        if is_image_archive(&mut tar_file, source)? {
+            let staging = tempfile::Builder::new()
+                .prefix("archive-")
+                .tempdir_in(tmp_dir)
+                .map_err(io(tmp_dir))?;
+            tar_file.seek(SeekFrom::Start(0)).map_err(io(tmp.path()))?;
+            extract(&mut tar_file, staging.path(), source, false)?;
+            return self.import_layout(staging.path(), source, tmp_dir, created);
+        }
+        let d = self.store_tar(&mut tar_file, source, false, tmp_dir, created)?;
+        Ok((vec![d], None))
+    }
+
+    /// An OCI image layout or `docker save` tree at `dir` (`named` is what
+    /// errors call it): its layers, bottom first, and its run config.
+    fn import_layout(
+        &self,
+        dir: &Path,
+        named: &Path,
+        tmp_dir: &Path,
+        created: &mut Vec<PathBuf>,
+    ) -> Result<(Vec<String>, Option<RunConfig>), ImageError> {
+        let (layer_files, config_file) = layout_files(dir, named)?;
+        let config = match config_file {
+            Some(f) => Some(read_run_config(&f, named)?),
+            None => None,
+        };
+        let mut digests = Vec::new();
+        for f in &layer_files {
+            let tmp = tempfile::NamedTempFile::new_in(tmp_dir).map_err(io(tmp_dir))?;
+            let mut tar_file = tmp.reopen().map_err(io(tmp.path()))?;
+            let shown = named.join(f.strip_prefix(dir).unwrap_or(f));
+            std::io::copy(&mut open_maybe_gz(f)?, &mut tar_file).map_err(|e| {
+                ImageError::Corrupt {
+                    path: shown.clone(),
+                    source: e,
+                }
+            })?;
+            digests.push(self.store_tar(&mut tar_file, &shown, true, tmp_dir, created)?);
+        }
+        if digests.is_empty() {
+            return Err(ImageError::Layout {
+                path: named.into(),
+                problem: "the image has no layers".into(),
+            });
+        }
+        Ok((digests, config))
+    }
+
+    /// Hashes the uncompressed tar in `tar_file` and extracts it as a layer
+    /// unless one with that digest is stored already.
+    fn store_tar(
+        &self,
+        tar_file: &mut File,
+        named: &Path,
+        whiteouts: bool,
+        tmp_dir: &Path,
+        created: &mut Vec<PathBuf>,
+    ) -> Result<String, ImageError> {
+        tar_file.flush().map_err(io(named))?;
+        tar_file.seek(SeekFrom::Start(0)).map_err(io(named))?;
+        let mut hasher = Sha256::new();
+        std::io::copy(tar_file, &mut hasher).map_err(io(named))?;
+        let hex: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let digest = format!("sha256:{hex}");
+        let layer = self.layer_dir(&digest);
+        if layer.exists() {
+            info!(%digest, "layer already stored");
+            return Ok(digest);
+        }
+        tar_file.seek(SeekFrom::Start(0)).map_err(io(named))?;
+        let staging = tempfile::Builder::new()
+            .prefix("layer-")
+            .tempdir_in(tmp_dir)
+            .map_err(io(tmp_dir))?;
+        extract(tar_file, staging.path(), named, whiteouts)?;
+        let parent = self.root.join("layers/sha256");
+        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+        let staged = staging.keep();
+        if let Err(e) = std::fs::rename(&staged, &layer) {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(io(&layer)(e));
+        }
+        created.push(layer);
+        Ok(digest)
     }
 
     /// Removes the image and the layers no other image uses.
@@ -269,6 +355,232 @@ impl ImageStore {
         }
         Ok(())
     }
+}
+
+/// A file, gunzipped if it starts with the gzip magic.
+fn open_maybe_gz(path: &Path) -> Result<Box<dyn Read>, ImageError> {
+    let f = File::open(path).map_err(|_| ImageError::MissingSource(path.into()))?;
+    let mut r = BufReader::new(f);
+    let mut magic = [0u8; 4];
+    let n = r.read(&mut magic).map_err(io(path))?;
+    if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        return Err(ImageError::Layout {
+            path: path.into(),
+            problem: "zstd-compressed layers are not supported".into(),
+        });
+    }
+    let chained = std::io::Cursor::new(magic[..n].to_vec()).chain(r);
+    Ok(if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+        Box::new(flate2::read::GzDecoder::new(chained))
+    } else {
+        Box::new(chained)
+    })
+}
+
+/// Whether a tar holds an image (top-level `manifest.json`, `index.json`
+/// or `oci-layout`) rather than a root filesystem.
+fn is_image_archive(tar_file: &mut File, named: &Path) -> Result<bool, ImageError> {
+    tar_file.flush().map_err(io(named))?;
+    tar_file.seek(SeekFrom::Start(0)).map_err(io(named))?;
+    let corrupt = |e: std::io::Error| ImageError::Corrupt {
+        path: named.into(),
+        source: e,
+    };
+    let mut archive = tar::Archive::new(&mut *tar_file);
+    for entry in archive.entries().map_err(corrupt)? {
+        let entry = entry.map_err(corrupt)?;
+        let path = entry.path().map_err(corrupt)?;
+        let p = path.strip_prefix("./").unwrap_or(&path);
+        if [
+            Path::new("manifest.json"),
+            Path::new("index.json"),
+            Path::new("oci-layout"),
+        ]
+        .contains(&p)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn read_json(path: &Path, named: &Path) -> Result<serde_json::Value, ImageError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ImageError::Layout {
+        path: named.into(),
+        problem: format!(
+            "{}: {e}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ),
+    })?;
+    serde_json::from_str(&text).map_err(|e| ImageError::Layout {
+        path: named.into(),
+        problem: format!(
+            "{}: {e}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ),
+    })
+}
+
+/// `blobs/sha256/HEX` for a descriptor's `sha256:HEX` digest.
+fn blob(dir: &Path, named: &Path, digest: Option<&str>) -> Result<PathBuf, ImageError> {
+    let d = digest.unwrap_or("");
+    let hex = d.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ImageError::Layout {
+            path: named.into(),
+            problem: format!("bad digest {d:?}: expected sha256:<64 hex digits>"),
+        });
+    }
+    Ok(dir.join("blobs/sha256").join(hex))
+}
+
+/// A relative path named inside the image, checked to stay inside it.
+fn inside(dir: &Path, named: &Path, rel: Option<&str>) -> Result<PathBuf, ImageError> {
+    let rel = rel.unwrap_or("");
+    check_path(Path::new(rel)).map_err(|problem| ImageError::UnsafeEntry {
+        source_path: named.into(),
+        entry: rel.into(),
+        problem,
+    })?;
+    if rel.is_empty() {
+        return Err(ImageError::Layout {
+            path: named.into(),
+            problem: "manifest.json: empty path".into(),
+        });
+    }
+    Ok(dir.join(rel))
+}
+
+/// The layer files (bottom first) and config file of an image tree.
+fn layout_files(dir: &Path, named: &Path) -> Result<(Vec<PathBuf>, Option<PathBuf>), ImageError> {
+    let bad = |problem: String| ImageError::Layout {
+        path: named.into(),
+        problem,
+    };
+    if dir.join("manifest.json").is_file() {
+        // docker save: [{"Config": "x.json", "Layers": ["a/layer.tar", ...]}]
+        let m = read_json(&dir.join("manifest.json"), named)?;
+        let first = m
+            .as_array()
+            .and_then(|a| a.first())
+            .ok_or_else(|| bad("manifest.json: expected a non-empty array".into()))?;
+        let layers = first["Layers"]
+            .as_array()
+            .ok_or_else(|| bad("manifest.json: [0].Layers is missing".into()))?
+            .iter()
+            .map(|l| inside(dir, named, l.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let config = match first["Config"].as_str() {
+            Some(c) => Some(inside(dir, named, Some(c))?),
+            None => None,
+        };
+        return Ok((layers, config));
+    }
+    let index = read_json(&dir.join("index.json"), named)?;
+    let mut desc = index["manifests"]
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .ok_or_else(|| bad("index.json: manifests is empty".into()))?;
+    // Follow nested indexes (multi-platform images) a few levels.
+    for _ in 0..4 {
+        let m = read_json(&blob(dir, named, desc["digest"].as_str())?, named)?;
+        if let Some(next) = m["manifests"].as_array() {
+            let pick = next
+                .iter()
+                .find(|d| {
+                    d["platform"]["architecture"] == std::env::consts::ARCH
+                        || (std::env::consts::ARCH == "x86_64"
+                            && d["platform"]["architecture"] == "amd64")
+                        || (std::env::consts::ARCH == "aarch64"
+                            && d["platform"]["architecture"] == "arm64")
+                })
+                .or_else(|| next.first())
+                .cloned()
+                .ok_or_else(|| bad("image index: manifests is empty".into()))?;
+            desc = pick;
+            continue;
+        }
+        let layers = m["layers"]
+            .as_array()
+            .ok_or_else(|| bad("image manifest: layers is missing".into()))?
+            .iter()
+            .map(|l| blob(dir, named, l["digest"].as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let config = match m["config"]["digest"].as_str() {
+            Some(d) => Some(blob(dir, named, Some(d))?),
+            None => None,
+        };
+        return Ok((layers, config));
+    }
+    Err(bad("image indexes nested too deeply".into()))
+}
+
+/// The `config` of an OCI or docker image config JSON.
+fn read_run_config(path: &Path, named: &Path) -> Result<RunConfig, ImageError> {
+    let v = read_json(path, named)?;
+    let c = &v["config"];
+    let strings = |x: &serde_json::Value| -> Vec<String> {
+        x.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(RunConfig {
+        env: strings(&c["Env"]),
+        entrypoint: strings(&c["Entrypoint"]),
+        cmd: strings(&c["Cmd"]),
+        working_dir: c["WorkingDir"]
+            .as_str()
+            .filter(|w| !w.is_empty())
+            .map(String::from),
+    })
+}
+
+/// Turns an OCI whiteout entry into its overlayfs form: `.wh.NAME` becomes
+/// a 0/0 character device NAME, `.wh..wh..opq` marks the directory opaque.
+fn apply_whiteout(dst: &Path, path: &Path, named: &Path) -> Result<(), ImageError> {
+    let fail = |e: std::io::Error| ImageError::Io {
+        path: named.join(path),
+        source: e,
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parent = dst.join(path.parent().unwrap_or(Path::new("")));
+    std::fs::create_dir_all(&parent).map_err(fail)?;
+    if name == ".wh..wh..opq" {
+        let c_path = std::ffi::CString::new(parent.as_os_str().as_encoded_bytes())
+            .map_err(|e| fail(std::io::Error::other(e)))?;
+        // SAFETY: both strings are NUL-terminated and outlive the call;
+        // the value is 1 byte long as passed.
+        let r = unsafe {
+            libc::setxattr(
+                c_path.as_ptr(),
+                c"trusted.overlay.opaque".as_ptr(),
+                b"y".as_ptr().cast(),
+                1,
+                0,
+            )
+        };
+        if r != 0 {
+            return Err(fail(std::io::Error::last_os_error()));
+        }
+        return Ok(());
+    }
+    let target = parent.join(name.trim_start_matches(".wh."));
+    let _ = std::fs::remove_file(&target);
+    nix::sys::stat::mknod(
+        &target,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::empty(),
+        nix::sys::stat::makedev(0, 0),
+    )
+    .map_err(|e| fail(e.into()))
 }
 
 fn check_path(p: &Path) -> Result<(), &'static str> {
@@ -298,7 +610,13 @@ fn through_symlink(dst: &Path, path: &Path) -> Result<(), &'static str> {
 }
 
 /// Unpacks a tar into `dst`, refusing entries that would land outside it.
-fn extract(tar_file: &mut File, dst: &Path, source: &Path) -> Result<(), ImageError> {
+/// With `whiteouts`, OCI whiteout entries become overlayfs whiteouts.
+fn extract(
+    tar_file: &mut File,
+    dst: &Path,
+    source: &Path,
+    whiteouts: bool,
+) -> Result<(), ImageError> {
     let corrupt = |e: std::io::Error| ImageError::Corrupt {
         path: source.into(),
         source: e,
@@ -324,6 +642,15 @@ fn extract(tar_file: &mut File, dst: &Path, source: &Path) -> Result<(), ImageEr
             }
         }
         through_symlink(dst, &path).map_err(unsafe_entry)?;
+        if whiteouts
+            && path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".wh."))
+        {
+            apply_whiteout(dst, &path, source)?;
+            count += 1;
+            continue;
+        }
         // unpack_in also refuses to write through a symlink that points
         // outside `dst` (e.g. an absolute `etc -> /etc` followed by `etc/x`).
         if !entry.unpack_in(dst).map_err(corrupt)? {
@@ -469,5 +796,176 @@ mod tests {
             store.import(&junk, "../x"),
             Err(ImageError::BadName(_))
         ));
+    }
+
+    fn layer_tar(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o755);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_size(data.len() as u64);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, data.as_bytes())
+                .expect("append");
+        }
+        b.into_inner().expect("tar")
+    }
+
+    fn sha(data: &[u8]) -> String {
+        let hex: String = Sha256::digest(data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    }
+
+    /// A two-layer OCI layout: the second layer whites out etc/old and
+    /// makes dir/ opaque.
+    fn oci_layout(dir: &Path) {
+        let blobs = dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).expect("mkdir");
+        let put = |data: &[u8]| -> String {
+            let d = sha(data);
+            std::fs::write(blobs.join(d.trim_start_matches("sha256:")), data).expect("blob");
+            d
+        };
+        let l1 = layer_tar(&[("bin/hello", "1"), ("etc/old", "x"), ("dir/a", "a")]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&l1).expect("gz");
+        let l1 = put(&gz.finish().expect("gz"));
+        let l2 = put(&layer_tar(&[
+            ("etc/.wh.old", ""),
+            ("dir/.wh..wh..opq", ""),
+            ("dir/b", "b"),
+        ]));
+        let cfg = put(br#"{"config":{"Env":["A=1"],"Entrypoint":["/bin/hello"],"Cmd":["x"]}}"#);
+        let manifest = put(
+            serde_json::json!({"schemaVersion": 2, "config": {"digest": cfg},
+                "layers": [{"digest": l1}, {"digest": l2}]})
+            .to_string()
+            .as_bytes(),
+        );
+        std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("write");
+        std::fs::write(
+            dir.join("index.json"),
+            serde_json::json!({"schemaVersion": 2, "manifests": [{"digest": manifest}]})
+                .to_string(),
+        )
+        .expect("write");
+    }
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    #[test]
+    fn oci_layout_dir_and_tarball_with_whiteouts() {
+        if !is_root() {
+            eprintln!("SKIP: whiteouts need root (mknod, trusted xattrs)");
+            return;
+        }
+        let d = tempfile::tempdir().expect("tempdir");
+        let layout = d.path().join("layout");
+        oci_layout(&layout);
+        let store = ImageStore::new(d.path().join("store"));
+        let m = store.import(&layout, "oci").expect("import layout");
+        assert_eq!(m.layers.len(), 2);
+        assert_eq!(m.default_command(), vec!["/bin/hello", "x"]);
+        assert_eq!(
+            m.config.as_ref().map(|c| c.env.clone()),
+            Some(vec!["A=1".into()])
+        );
+        let top = store.layer_dir(&m.layers[1]);
+        use std::os::unix::fs::FileTypeExt;
+        let wh = std::fs::symlink_metadata(top.join("etc/old")).expect("whiteout");
+        assert!(wh.file_type().is_char_device(), "{wh:?}");
+        assert!(!top.join("etc/.wh.old").exists());
+        let mut buf = [0u8; 4];
+        let c = std::ffi::CString::new(top.join("dir").as_os_str().as_encoded_bytes())
+            .expect("cstring");
+        // SAFETY: NUL-terminated strings and a buffer of the size passed.
+        let n = unsafe {
+            libc::getxattr(
+                c.as_ptr(),
+                c"trusted.overlay.opaque".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        assert_eq!((n, buf[0]), (1, b'y'));
+        // The same layout as a tarball: the same layers.
+        let tarball = d.path().join("layout.tar");
+        let mut b = tar::Builder::new(File::create(&tarball).expect("create"));
+        b.append_dir_all(".", &layout).expect("tar");
+        b.finish().expect("finish");
+        let t = store.import(&tarball, "oci2").expect("import tarball");
+        assert_eq!(t.layers, m.layers);
+    }
+
+    #[test]
+    fn docker_save_tarball() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let src = d.path().join("save");
+        std::fs::create_dir_all(src.join("aaa")).expect("mkdir");
+        std::fs::write(src.join("aaa/layer.tar"), layer_tar(&[("bin/sh", "sh")])).expect("w");
+        std::fs::write(src.join("cfg.json"), r#"{"config":{"Cmd":["/bin/sh"]}}"#).expect("w");
+        std::fs::write(
+            src.join("manifest.json"),
+            r#"[{"Config":"cfg.json","RepoTags":["x:latest"],"Layers":["aaa/layer.tar"]}]"#,
+        )
+        .expect("w");
+        let tarball = d.path().join("save.tar");
+        let mut b = tar::Builder::new(File::create(&tarball).expect("create"));
+        b.append_dir_all(".", &src).expect("tar");
+        b.finish().expect("finish");
+        let store = ImageStore::new(d.path().join("store"));
+        let m = store.import(&tarball, "dk").expect("import");
+        assert_eq!(m.layers.len(), 1);
+        assert_eq!(m.default_command(), vec!["/bin/sh"]);
+        assert!(store.layer_dir(&m.layers[0]).join("bin/sh").exists());
+    }
+
+    #[test]
+    fn bad_layouts_are_refused_and_leave_nothing() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::new(d.path().join("store"));
+        let src = d.path().join("save");
+        std::fs::create_dir_all(src.join("aaa")).expect("mkdir");
+        std::fs::write(src.join("aaa/layer.tar"), layer_tar(&[("bin/sh", "sh")])).expect("w");
+        let cases = [
+            (r#"[{"Layers":["../etc/shadow"]}]"#, "../etc/shadow"),
+            (r#"[{"Layers":["/etc/shadow"]}]"#, "/etc/shadow"),
+            (r#"{"not":"an array"}"#, "manifest.json"),
+            // The first layer is stored, the second is missing: both go.
+            (
+                r#"[{"Layers":["aaa/layer.tar","bbb/layer.tar"]}]"#,
+                "bbb/layer.tar",
+            ),
+        ];
+        for (manifest, named) in cases {
+            std::fs::write(src.join("manifest.json"), manifest).expect("w");
+            let e = store.import(&src, "bad").expect_err(manifest);
+            assert!(e.to_string().contains(named), "{e}");
+            assert!(e.is_bad_input(), "{e}");
+            assert!(store.list().is_empty());
+            let layers = d.path().join("store/layers/sha256");
+            assert!(
+                std::fs::read_dir(&layers)
+                    .map(|mut r| r.next().is_none())
+                    .unwrap_or(true),
+                "layer left after {manifest}"
+            );
+        }
+        std::fs::remove_file(src.join("manifest.json")).expect("rm");
+        std::fs::write(
+            src.join("index.json"),
+            r#"{"manifests":[{"digest":"sha256:zz"}]}"#,
+        )
+        .expect("w");
+        let e = store.import(&src, "bad").expect_err("bad digest");
+        assert!(e.to_string().contains("sha256:zz"), "{e}");
     }
 }

@@ -2,7 +2,11 @@
 //! `config.json` ([`spec`]), namespaces, the root filesystem and pivot_root
 //! ([`rootfs`]), cgroups v1/v2/hybrid ([`cgroups`]), capabilities and
 //! seccomp, container state and the create/start/kill/delete lifecycle
-//! ([`runtime`]), and images as content-addressed layers ([`image`]).
+//! ([`runtime`]), images as content-addressed layers imported from rootfs
+//! directories/tarballs, OCI image layouts and `docker save` tarballs
+//! ([`image`]), named containers made from images with a per-container
+//! overlay upper layer ([`manager`], behind `fv container`), and running a
+//! command in a live container ([`exec`]).
 //! Every privileged call goes through [`syscall::Syscall`]. It does not own
 //! the command line (fv-cli) nor virtual machines.
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::image::{ImageError, ImageStore};
+use crate::image::{ImageError, ImageStore, RunConfig};
 use crate::rootfs::Overlay;
 use crate::runtime::{ContainerError, CreateOptions, Runtime};
 use crate::state::{ContainerRecord, StateError, StateStore, Status};
@@ -252,11 +252,16 @@ pub fn parse_volume(s: &str) -> Result<Volume, ManagerError> {
 }
 
 /// The `config.json` for a container run with `opts`, as JSON.
-pub fn build_spec(opts: &RunOptions, name: &str, default_cmd: &[String]) -> serde_json::Value {
+/// `image` is the image's run configuration: its default command,
+/// environment (under the user's `-e`) and working directory.
+pub fn build_spec(opts: &RunOptions, name: &str, image: Option<&RunConfig>) -> serde_json::Value {
+    let default_cmd: Vec<String> = image
+        .map(|c| c.entrypoint.iter().chain(&c.cmd).cloned().collect())
+        .unwrap_or_default();
     let args: Vec<String> = if !opts.command.is_empty() {
         opts.command.clone()
     } else if !default_cmd.is_empty() {
-        default_cmd.to_vec()
+        default_cmd
     } else {
         vec!["sh".into()]
     };
@@ -273,6 +278,12 @@ pub fn build_spec(opts: &RunOptions, name: &str, default_cmd: &[String]) -> serd
         .unwrap_or_default();
     if opts.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
+    }
+    if let Some(c) = image {
+        env = crate::exec::merge_env(&env, &c.env);
+        if let Some(w) = c.working_dir.as_deref().filter(|w| w.starts_with('/')) {
+            spec["process"]["cwd"] = json!(w);
+        }
     }
     let env = crate::exec::merge_env(&env, &opts.env);
     spec["process"]["env"] = json!(env);
@@ -463,7 +474,7 @@ impl Manager {
             let p = dir.join(sub);
             std::fs::create_dir(&p).map_err(io(&p))?;
         }
-        let spec = build_spec(opts, &name, &image.default_command());
+        let spec = build_spec(opts, &name, image.config.as_ref());
         let command = spec["process"]["args"]
             .as_array()
             .map(|a| {
@@ -786,7 +797,7 @@ mod tests {
             command: vec!["echo".into(), "hi".into()],
             ..Default::default()
         };
-        let s = build_spec(&opts, "n", &[]);
+        let s = build_spec(&opts, "n", None);
         assert_eq!(s["hostname"], "web");
         assert_eq!(s["process"]["args"], json!(["echo", "hi"]));
         let env = s["process"]["env"].as_array().expect("env");
@@ -811,9 +822,25 @@ mod tests {
             )
         );
         // Defaults: the name as hostname, the image's command, own net ns.
-        let s = build_spec(&RunOptions::default(), "n", &["/init".into()]);
+        let img = RunConfig {
+            env: vec!["PATH=/img".into(), "B=2".into()],
+            entrypoint: vec!["/init".into()],
+            cmd: vec!["-v".into()],
+            working_dir: Some("/srv".into()),
+        };
+        let s = build_spec(&RunOptions::default(), "n", Some(&img));
         assert_eq!(s["hostname"], "n");
-        assert_eq!(s["process"]["args"], json!(["/init"]));
+        assert_eq!(s["process"]["args"], json!(["/init", "-v"]));
+        assert_eq!(s["process"]["cwd"], "/srv");
+        let env = s["process"]["env"].as_array().expect("env");
+        assert!(env.contains(&json!("PATH=/img")) && env.contains(&json!("B=2")));
+        let with_e = RunOptions {
+            env: vec!["B=3".into()],
+            ..Default::default()
+        };
+        let s = build_spec(&with_e, "n", Some(&img));
+        let env = s["process"]["env"].as_array().expect("env");
+        assert!(env.contains(&json!("B=3")) && !env.contains(&json!("B=2")));
         assert!(s["linux"]["namespaces"]
             .as_array()
             .expect("ns")
