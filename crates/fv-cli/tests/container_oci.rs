@@ -212,3 +212,17 @@ fn bad_config_exits_2_and_leaves_nothing() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("config.json"), "{out}");
 }
+
+#[test]
+fn runc_spec_ambient_caps_are_a_warning_not_an_error() {
+    let Some(env) = Env::new("amb") else { return };
+    // `runc spec` lists ambient capabilities without inheritable ones; the
+    // kernel refuses to raise them, and runc only warns.
+    let b = env.bundle(&["true"], |s| {
+        s["process"]["capabilities"]["ambient"] = json!(["CAP_KILL"]);
+        s["process"]["capabilities"]["inheritable"] = json!([]);
+    });
+    let out = env.fv(&["oci", "run", "--bundle", b.as_str(), &env.id("a")]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("ambient"), "{out}");
+}

@@ -315,11 +315,13 @@ impl Syscall for LinuxSyscall {
                 )
             };
             if rc != 0 {
-                return Err(SyscallError::new(
-                    "prctl",
-                    format!("PR_CAP_AMBIENT_RAISE {cap}"),
-                    io::Error::last_os_error(),
-                ));
+                // As runc: a capability that cannot be ambient (not in the
+                // inheritable set, as in `runc spec`'s template) is a warning.
+                tracing::warn!(
+                    cap,
+                    "cannot raise ambient capability: {}",
+                    io::Error::last_os_error()
+                );
             }
         }
         Ok(())
