@@ -85,7 +85,8 @@ pub struct RunArgs {
     /// Bind mount HOSTDIR:CTRDIR[:ro].
     #[arg(short = 'v', long = "volume")]
     volume: Vec<String>,
-    /// Network: none (loopback only) or host.
+    /// Network: none (loopback only), host, or bridge (eth0 on the fv0
+    /// bridge, 10.77.0.0/24, default route via 10.77.0.1).
     #[arg(long, default_value = "none")]
     net: String,
     /// Give the container a pseudo-terminal.
@@ -343,6 +344,7 @@ fn monitor(mgr: &Manager, name: &str) -> Result<u8, ManagerError> {
     let _ = std::io::stdout().flush();
     manager::detach_stdio();
     let st = mgr.rt.wait(name);
+    mgr.unplug(name);
     if meta.options.rm {
         let _ = mgr.remove(name, true);
     }
@@ -452,6 +454,7 @@ pub fn run_container(c: ContainerCommand) -> anyhow::Result<u8> {
                 "exitCode": r.and_then(|r| r.ferrovisor.exit_code),
                 "oomKilled": r.is_some_and(|r| r.ferrovisor.oom_killed),
                 "cgroupPath": r.and_then(|r| r.ferrovisor.cgroup_path.clone()),
+                "address": mgr.addresses.address_of(&l.meta.name),
                 "storage": mgr.dir(&l.meta.name),
             });
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());

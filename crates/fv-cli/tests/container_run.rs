@@ -483,3 +483,90 @@ fn oci_layout_and_docker_save_images_with_whiteouts() {
         0
     );
 }
+
+fn veth_links() -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect()
+}
+
+#[test]
+fn bridge_network_addresses_route_and_cleanup() {
+    let Some(env) = Env::new("br") else { return };
+    if !Path::new("/usr/sbin/ip").exists() && !Path::new("/sbin/ip").exists() {
+        eprintln!("SKIP: bridge networking needs iproute2");
+        return;
+    }
+    image(&env, "bb");
+    let before = veth_links();
+    let (a, b) = (env.id("a"), env.id("b"));
+    for n in [&a, &b] {
+        let out = env.fv(&[
+            "container",
+            "run",
+            "-d",
+            "--net",
+            "bridge",
+            "--name",
+            n,
+            "bb",
+            "--",
+            "sleep",
+            "60",
+        ]);
+        assert_eq!(out.code, 0, "{out}");
+    }
+    let addr = |n: &str| -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&env.fv(&["container", "inspect", n]).stdout).expect("json");
+        v["address"].as_str().expect("an address").to_string()
+    };
+    let (ip_a, ip_b) = (addr(&a), addr(&b));
+    assert_ne!(ip_a, ip_b);
+    assert!(ip_a.starts_with("10.77.0.") && ip_b.starts_with("10.77.0."));
+    let out = env.fv(&[
+        "container",
+        "exec",
+        &a,
+        "sh",
+        "-c",
+        &format!("ip route; ip -o addr show eth0; ping -c1 -W3 10.77.0.1 && ping -c1 -W3 {ip_b}"),
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("default via 10.77.0.1"), "{out}");
+    assert!(out.stdout.contains(&format!("{ip_a}/24")), "{out}");
+    // --net none: loopback only.
+    let out = env.fv(&[
+        "container",
+        "run",
+        "--rm",
+        "bb",
+        "--",
+        "sh",
+        "-c",
+        "ls /sys/class/net",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        vec!["lo"],
+        "{out}"
+    );
+    for n in [&a, &b] {
+        assert_eq!(env.fv(&["container", "rm", "-f", n]).code, 0);
+        assert_removed(&env, n);
+    }
+    wait_until(|| {
+        let now = veth_links();
+        now.iter()
+            .filter(|l| l.starts_with("fvh"))
+            .all(|l| before.contains(l))
+    });
+    let held = std::fs::read_dir(env.root.join("net"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(held, 0, "addresses not released");
+}

@@ -17,6 +17,7 @@ pub mod image;
 pub mod init;
 pub mod manager;
 pub mod namespaces;
+pub mod net;
 pub mod process;
 pub mod rootfs;
 pub mod runtime;

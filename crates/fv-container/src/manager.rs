@@ -43,6 +43,8 @@ pub enum ManagerError {
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]
+    Net(#[from] crate::net::NetError),
+    #[error(transparent)]
     Container(#[from] ContainerError),
     #[error("{path}: {source}")]
     Io {
@@ -64,7 +66,7 @@ impl ManagerError {
         match self {
             ManagerError::Image(e) => e.is_bad_input(),
             ManagerError::Container(e) => e.is_bad_input(),
-            ManagerError::Io { .. } | ManagerError::Json { .. } => false,
+            ManagerError::Io { .. } | ManagerError::Json { .. } | ManagerError::Net(_) => false,
             _ => true,
         }
     }
@@ -86,6 +88,9 @@ pub enum NetMode {
     None,
     /// The host's network namespace.
     Host,
+    /// Its own network namespace plugged into the `fv0` bridge
+    /// ([`crate::net`]).
+    Bridge,
 }
 
 impl std::str::FromStr for NetMode {
@@ -94,15 +99,11 @@ impl std::str::FromStr for NetMode {
         match s {
             "none" => Ok(NetMode::None),
             "host" => Ok(NetMode::Host),
-            "bridge" => Err(ManagerError::BadOption {
-                option: "--net",
-                value: s.into(),
-                reason: "bridge networking is not implemented yet; use none or host",
-            }),
+            "bridge" => Ok(NetMode::Bridge),
             _ => Err(ManagerError::BadOption {
                 option: "--net",
                 value: s.into(),
-                reason: "expected none or host",
+                reason: "expected none, host or bridge",
             }),
         }
     }
@@ -345,6 +346,8 @@ pub struct Manager {
     pub rt: Runtime,
     pub images: ImageStore,
     pub storage: PathBuf,
+    /// Bridge addresses in use (next to the storage directory, in `net/`).
+    pub addresses: crate::net::Allocator,
 }
 
 /// A container that exists on disk (and maybe in the runtime).
@@ -395,10 +398,13 @@ impl Drop for StorageGuard {
 
 impl Manager {
     pub fn new(rt: Runtime, images: ImageStore, storage: impl Into<PathBuf>) -> Manager {
+        let storage: PathBuf = storage.into();
+        let net = storage.parent().unwrap_or(&storage).join("net");
         Manager {
             rt,
             images,
-            storage: storage.into(),
+            storage,
+            addresses: crate::net::Allocator::new(net),
         }
     }
 
@@ -561,14 +567,34 @@ impl Manager {
         }
     }
 
+    /// Creates the container (stopped before its program) and, with
+    /// `--net bridge`, plugs it into the bridge. Nothing is left if it fails.
+    pub fn create(
+        &self,
+        meta: &ContainerMeta,
+        stdio: Option<[std::os::fd::RawFd; 3]>,
+    ) -> Result<ContainerRecord, ManagerError> {
+        let opts = self.create_options(meta, stdio);
+        let rec = self.rt.create(&meta.name, &self.dir(&meta.name), opts)?;
+        if meta.options.net == NetMode::Bridge {
+            let pid = rec.pid.unwrap_or(0);
+            if let Err(e) =
+                crate::net::setup(&crate::net::CommandRunner, &self.addresses, &meta.name, pid)
+            {
+                let _ = self.rt.delete(&meta.name, true);
+                return Err(e.into());
+            }
+        }
+        Ok(rec)
+    }
+
     /// Creates and starts the container; returns its init's pid.
     pub fn start(
         &self,
         meta: &ContainerMeta,
         stdio: Option<[std::os::fd::RawFd; 3]>,
     ) -> Result<i32, ManagerError> {
-        let opts = self.create_options(meta, stdio);
-        let rec = self.rt.create(&meta.name, &self.dir(&meta.name), opts)?;
+        let rec = self.create(meta, stdio)?;
         if let Err(e) = self.rt.start(&meta.name) {
             let _ = self.rt.delete(&meta.name, true);
             return Err(e.into());
@@ -618,6 +644,7 @@ impl Manager {
                 Err(e) => return Err(e.into()),
             }
         }
+        crate::net::teardown(&crate::net::CommandRunner, &self.addresses, name);
         let dir = self.dir(name);
         std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
         info!(name, "container removed");
@@ -667,11 +694,12 @@ impl Manager {
         meta: &ContainerMeta,
         tty: bool,
     ) -> Result<crate::runtime::ExitStatus, ManagerError> {
-        let dir = self.dir(&meta.name);
         if !tty {
-            return Ok(self
-                .rt
-                .run(&meta.name, &dir, self.create_options(meta, None))?);
+            let pid = self.start(meta, None)?;
+            crate::process::forward_signals_to(pid);
+            let st = self.rt.wait(&meta.name);
+            self.unplug(&meta.name);
+            return Ok(st?);
         }
         use std::os::fd::AsRawFd;
         let pty = nix::pty::openpty(None, None).map_err(|e| ManagerError::Io {
@@ -679,9 +707,7 @@ impl Manager {
             source: e.into(),
         })?;
         let s = pty.slave.as_raw_fd();
-        let rec = self
-            .rt
-            .create(&meta.name, &dir, self.create_options(meta, Some([s, s, s])))?;
+        let rec = self.create(meta, Some([s, s, s]))?;
         drop(pty.slave);
         let stdin = std::io::stdin();
         let saved = nix::sys::termios::tcgetattr(&stdin).ok();
@@ -706,6 +732,7 @@ impl Manager {
             self.rt.wait(&meta.name)
         });
         let _ = out.join();
+        self.unplug(&meta.name);
         if let Some(t) = &saved {
             let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, t);
         }
@@ -713,6 +740,11 @@ impl Manager {
             let _ = self.rt.delete(&meta.name, true);
         }
         Ok(result?)
+    }
+
+    /// Frees the bridge address and veth of a container that has stopped.
+    pub fn unplug(&self, name: &str) {
+        crate::net::teardown(&crate::net::CommandRunner, &self.addresses, name);
     }
 
     /// Records the exit code of a container that ended while nobody waited.
