@@ -570,3 +570,29 @@ fn bridge_network_addresses_route_and_cleanup() {
         .unwrap_or(0);
     assert_eq!(held, 0, "addresses not released");
 }
+
+#[test]
+fn tty_is_the_containers_own_pty() {
+    let Some(env) = Env::new("tty") else { return };
+    image(&env, "bb");
+    let name = env.id("t");
+    let out = env.fv(&[
+        "container",
+        "run",
+        "-t",
+        "--rm",
+        "--name",
+        &name,
+        "bb",
+        "--",
+        "sh",
+        "-c",
+        "tty; test -t 0 && test -t 1 && echo ISTTY; echo TERM=$TERM; exit 5",
+    ]);
+    assert_eq!(out.code, 5, "{out}");
+    // A pty of the container's own devpts instance, as its stdio.
+    assert!(out.stdout.contains("/dev/pts/0\r\n"), "{out}");
+    assert!(out.stdout.contains("ISTTY"), "{out}");
+    assert!(out.stdout.contains("TERM=xterm"), "{out}");
+    assert_removed(&env, &name);
+}

@@ -564,6 +564,7 @@ impl Manager {
             annotations: [("org.ferrovisor.image".to_string(), meta.image.clone())]
                 .into_iter()
                 .collect(),
+            console: false,
         }
     }
 
@@ -701,14 +702,28 @@ impl Manager {
             self.unplug(&meta.name);
             return Ok(st?);
         }
-        use std::os::fd::AsRawFd;
-        let pty = nix::pty::openpty(None, None).map_err(|e| ManagerError::Io {
-            path: "/dev/ptmx".into(),
-            source: e.into(),
-        })?;
-        let s = pty.slave.as_raw_fd();
-        let rec = self.create(meta, Some([s, s, s]))?;
-        drop(pty.slave);
+        let mut opts = self.create_options(meta, None);
+        opts.console = true;
+        let (rec, master) = self
+            .rt
+            .create_with_console(&meta.name, &self.dir(&meta.name), opts)?;
+        let Some(master) = master else {
+            let _ = self.rt.delete(&meta.name, true);
+            return Err(ManagerError::Container(ContainerError::Io {
+                id: meta.name.clone(),
+                what: "console".into(),
+                source: std::io::Error::other("init sent no pty"),
+            }));
+        };
+        if meta.options.net == NetMode::Bridge {
+            let pid = rec.pid.unwrap_or(0);
+            if let Err(e) =
+                crate::net::setup(&crate::net::CommandRunner, &self.addresses, &meta.name, pid)
+            {
+                let _ = self.rt.delete(&meta.name, true);
+                return Err(e.into());
+            }
+        }
         let stdin = std::io::stdin();
         let saved = nix::sys::termios::tcgetattr(&stdin).ok();
         if let Some(t) = &saved {
@@ -716,7 +731,7 @@ impl Manager {
             nix::sys::termios::cfmakeraw(&mut raw);
             let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &raw);
         }
-        let master = std::fs::File::from(pty.master);
+        let master = std::fs::File::from(master);
         let to_pty = master.try_clone().map_err(io(Path::new("/dev/ptmx")))?;
         std::thread::spawn(move || {
             let mut to_pty = to_pty;

@@ -11,7 +11,7 @@
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -43,14 +43,17 @@ const STACK_SIZE: usize = 8 << 20;
 
 /// Clones init and runs the sync protocol. `parent_setup` runs between
 /// clone and "go" (id maps, cgroup); its error kills init. Returns init's
-/// pid once it is ready and blocked on the exec fifo.
+/// pid once it is ready and blocked on the exec fifo, and with `console`
+/// the master of the pty init opened inside the container (its devpts)
+/// and made its controlling terminal and stdio.
 pub fn spawn_init(
     cfg: &InitConfig,
     fifo: &Path,
     seccomp: Option<&BpfProgram>,
     stdio: Option<[RawFd; 3]>,
+    console: bool,
     parent_setup: impl FnOnce(i32) -> Result<(), String>,
-) -> Result<i32, ProcessError> {
+) -> Result<(i32, Option<OwnedFd>), ProcessError> {
     let (mut parent_sock, child_sock) = UnixStream::pair().map_err(ProcessError::Sync)?;
     let mut stack = vec![0u8; STACK_SIZE];
     let parent_fd = parent_sock.as_raw_fd();
@@ -58,7 +61,7 @@ pub fn spawn_init(
         // The parent's end is of no use here; close our copy so the
         // parent sees EOF if we die.
         let _ = nix::unistd::close(parent_fd);
-        init_main(cfg, fifo, seccomp, stdio, &child_sock) as isize
+        init_main(cfg, fifo, seccomp, stdio, console, &child_sock) as isize
     });
     // SAFETY: this process is single-threaded when it creates containers
     // (the fv binary runs one command), so the child may allocate; the
@@ -80,15 +83,93 @@ pub fn spawn_init(
     }
     let _ = parent_sock.set_read_timeout(Some(Duration::from_secs(60)));
     let mut line = String::new();
+    let mut master = None;
+    if console {
+        match recv_fd(&parent_sock) {
+            Ok((_, Some(fd))) => master = Some(fd),
+            // No fd: init is reporting an error; keep its first byte.
+            Ok((Some(b), None)) => line.push(char::from(b)),
+            Ok((None, None)) => return Err(fail(ProcessError::InitExited)),
+            Err(e) => return Err(fail(ProcessError::Sync(e))),
+        }
+    }
     let read = BufReader::new(&parent_sock).read_line(&mut line);
     match read {
-        Ok(0) => Err(fail(ProcessError::InitExited)),
-        Ok(_) if line.trim_end() == "ok" => Ok(pid),
+        Ok(0) if line.is_empty() => Err(fail(ProcessError::InitExited)),
+        Ok(_) if line.trim_end() == "ok" => Ok((pid, master)),
         Ok(_) => Err(fail(ProcessError::Init(
             line.trim_end().trim_start_matches("error: ").to_string(),
         ))),
         Err(e) => Err(fail(ProcessError::Sync(e))),
     }
+}
+
+/// One byte and maybe one fd (SCM_RIGHTS) from the sync socket.
+fn recv_fd(sock: &UnixStream) -> std::io::Result<(Option<u8>, Option<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
+    let mut fd = None;
+    for c in msg.cmsgs().map_err(std::io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for f in fds {
+                // SAFETY: the kernel just installed `f` in our table for us;
+                // nothing else owns it.
+                let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                if fd.is_none() {
+                    fd = Some(owned);
+                }
+            }
+        }
+    }
+    let got = (msg.bytes == 1).then_some(byte[0]);
+    Ok((got, fd))
+}
+
+/// Init's side of the console: a pty from the container's /dev/ptmx, its
+/// slave as stdio and controlling terminal, the master sent to the parent.
+fn open_console(sock: &UnixStream) -> Result<(), String> {
+    use nix::fcntl::OFlag;
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY)
+        .map_err(|e| format!("console: open /dev/ptmx: {e}"))?;
+    nix::pty::grantpt(&master).map_err(|e| format!("console: grantpt: {e}"))?;
+    nix::pty::unlockpt(&master).map_err(|e| format!("console: unlockpt: {e}"))?;
+    let name = nix::pty::ptsname_r(&master).map_err(|e| format!("console: ptsname: {e}"))?;
+    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR, nix::sys::stat::Mode::empty())
+        .map_err(|e| format!("console: open {name}: {e}"))?;
+    for fd in 0..3 {
+        nix::unistd::dup2(slave, fd).map_err(|e| format!("console: dup2: {e}"))?;
+    }
+    if slave > 2 {
+        let _ = nix::unistd::close(slave);
+    }
+    // SAFETY: TIOCSCTTY takes an int argument, no memory; fd 0 is the
+    // slave and we lead a session (setsid) without a controlling terminal.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
+        return Err(format!(
+            "console: TIOCSCTTY: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(b"c")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| format!("console: send: {e}"))?;
+    Ok(())
 }
 
 fn cstrings<'a>(items: impl Iterator<Item = &'a str>) -> Option<Vec<CString>> {
@@ -101,6 +182,7 @@ fn init_main(
     fifo: &Path,
     seccomp: Option<&BpfProgram>,
     stdio: Option<[RawFd; 3]>,
+    console: bool,
     sock: &UnixStream,
 ) -> i32 {
     let mut sock = sock;
@@ -149,6 +231,11 @@ fn init_main(
             "process.args or process.env contains a NUL byte".into(),
         );
     };
+    if console {
+        if let Err(m) = open_console(sock) {
+            return report(sock, m);
+        }
+    }
     if writeln!(sock, "ok").is_err() {
         return 1;
     }

@@ -85,6 +85,10 @@ pub struct CreateOptions {
     /// stdin, stdout, stderr for the container (default: ours).
     pub stdio: Option<[RawFd; 3]>,
     pub annotations: BTreeMap<String, String>,
+    /// Give the container a pty from its own devpts as stdio and
+    /// controlling terminal; [`Runtime::create_with_console`] returns the
+    /// master.
+    pub console: bool,
 }
 
 /// How a container ended.
@@ -162,6 +166,18 @@ impl Runtime {
         bundle_dir: &Path,
         opts: CreateOptions,
     ) -> Result<ContainerRecord, ContainerError> {
+        self.create_with_console(id, bundle_dir, opts)
+            .map(|(rec, _)| rec)
+    }
+
+    /// `create`, also returning the console's pty master when
+    /// `opts.console` asked for one.
+    pub fn create_with_console(
+        &self,
+        id: &str,
+        bundle_dir: &Path,
+        opts: CreateOptions,
+    ) -> Result<(ContainerRecord, Option<std::os::fd::OwnedFd>), ContainerError> {
         let bundle = Bundle::load(bundle_dir)?;
         let cfg = InitConfig::from_bundle(&bundle, opts.overlay.clone())?;
         let spec = &bundle.spec;
@@ -218,22 +234,25 @@ impl Runtime {
         };
         self.store.save(&rec)?;
         let ns = cfg.ns.clone();
-        let pid = process::spawn_init(&cfg, &fifo, filter.as_ref(), opts.stdio, |pid| {
-            let sys = LinuxSyscall;
-            if let Some(m) = &ns.uid_map {
-                sys.write_file(Path::new(&format!("/proc/{pid}/uid_map")), m)
-                    .map_err(|e| e.to_string())?;
-            }
-            if let Some(m) = &ns.gid_map {
-                sys.write_file(Path::new(&format!("/proc/{pid}/gid_map")), m)
-                    .map_err(|e| e.to_string())?;
-            }
-            cgroup.add_process(&sys, pid).map_err(|e| e.to_string())
-        })
-        .map_err(|source| ContainerError::Process {
-            id: id.into(),
-            source,
-        })?;
+        let console = opts.console;
+        let spawned =
+            process::spawn_init(&cfg, &fifo, filter.as_ref(), opts.stdio, console, |pid| {
+                let sys = LinuxSyscall;
+                if let Some(m) = &ns.uid_map {
+                    sys.write_file(Path::new(&format!("/proc/{pid}/uid_map")), m)
+                        .map_err(|e| e.to_string())?;
+                }
+                if let Some(m) = &ns.gid_map {
+                    sys.write_file(Path::new(&format!("/proc/{pid}/gid_map")), m)
+                        .map_err(|e| e.to_string())?;
+                }
+                cgroup.add_process(&sys, pid).map_err(|e| e.to_string())
+            })
+            .map_err(|source| ContainerError::Process {
+                id: id.into(),
+                source,
+            })?;
+        let (pid, master) = spawned;
         guard.pid = Some(pid);
         rec.status = Status::Created;
         rec.pid = Some(pid);
@@ -241,7 +260,7 @@ impl Runtime {
         self.store.save(&rec)?;
         guard.armed = false;
         info!(id, pid, dir = %dir.display(), "container created");
-        Ok(rec)
+        Ok((rec, master))
     }
 
     /// The record with its status brought up to date.
