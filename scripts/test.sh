@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 
 # Packages: riscv64 binutils assemble the guest test programs; busybox-static
 # builds container root filesystems; cpio and xz-utils let tests cross-check
-# archives; iproute2 is used by container networking tests;
+# archives; iproute2 is used by container networking tests; e2fsprogs
+# (mke2fs -d) builds the disk images the virtio-blk guest tests mount;
 # debian-archive-keyring and ca-certificates let the guest fetch verify the
 # archive and reach an https mirror.
-PKGS=(build-essential binutils-riscv64-linux-gnu busybox-static cpio xz-utils iproute2
+PKGS=(build-essential binutils-riscv64-linux-gnu busybox-static cpio xz-utils iproute2 e2fsprogs
       debian-archive-keyring ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do
