@@ -159,6 +159,20 @@ impl Env {
         )
     }
 
+    /// Starts `fv ARGS` without waiting (stdio to /dev/null), under the
+    /// spawn lock like every other spawn here.
+    pub fn spawn_fv(&self, args: &[&str]) -> std::process::Child {
+        let _spawning = SPAWN_LOCK.read().unwrap_or_else(|e| e.into_inner());
+        Command::new(env!("CARGO_BIN_EXE_fv"))
+            .args(args)
+            .env("FV_ROOT", &self.root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn fv")
+    }
+
     pub fn state(&self, id: &str) -> serde_json::Value {
         let out = self.fv(&["oci", "state", id]);
         assert_eq!(out.code, 0, "state {id}: {out}");

@@ -596,3 +596,56 @@ fn tty_is_the_containers_own_pty() {
     assert!(out.stdout.contains("TERM=xterm"), "{out}");
     assert_removed(&env, &name);
 }
+
+#[test]
+fn signals_are_forwarded_and_limits_reach_the_cgroup() {
+    let Some(env) = Env::new("sig") else { return };
+    image(&env, "bb");
+    let name = env.id("s");
+    let mut child = env.spawn_fv(&[
+        "container",
+        "run",
+        "--rm",
+        "--name",
+        &name,
+        "--cpus",
+        "0.5",
+        "--pids",
+        "20",
+        "bb",
+        "--",
+        "sh",
+        "-c",
+        "trap 'exit 9' TERM; while true; do sleep 0.1; done",
+    ]);
+    wait_until(|| {
+        env.fv(&["container", "ls"])
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&name) && l.contains("running"))
+    });
+    let quota = cgroup_dirs(&name)
+        .into_iter()
+        .find_map(|d| {
+            read_trim(&d.join("cpu.cfs_quota_us")).or_else(|| read_trim(&d.join("cpu.max")))
+        })
+        .expect("cpu cgroup");
+    assert!(quota.starts_with("50000"), "{quota}");
+    let pids = pids_cgroup_dir(&name).expect("pids cgroup");
+    assert_eq!(read_trim(&pids.join("pids.max")).as_deref(), Some("20"));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("kill fv");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(std::time::Instant::now() < deadline, "fv did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(9), "SIGTERM reached the container");
+    assert_removed(&env, &name);
+}
