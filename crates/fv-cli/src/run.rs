@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use fv_vmm::{BiosMode, ConsoleConfig, ExitReason, RebootAction, VmConfig};
+use fv_vmm::{
+    BiosMode, ConsoleConfig, DiskConfig, DiskFormat, ExitReason, RebootAction, VmConfig, MAX_DISKS,
+};
 
 use crate::{EXIT_FAULT, EXIT_REBOOT};
 
@@ -38,6 +40,10 @@ pub struct RunArgs {
     /// What a guest reboot does: exit (status 3) or restart.
     #[arg(long, default_value = "exit")]
     pub on_reboot: String,
+    /// A virtio-blk disk: PATH[,format=raw][,ro]. Repeat for more disks; the
+    /// guest sees them as /dev/vda, /dev/vdb, ... in order.
+    #[arg(long = "disk", value_name = "PATH[,format=raw][,ro]")]
+    pub disks: Vec<String>,
 }
 
 fn usage(msg: String) -> anyhow::Error {
@@ -54,6 +60,44 @@ fn parse_console(s: &str) -> anyhow::Result<ConsoleConfig> {
                 "--console '{s}': expected stdio, none or file=PATH"
             ))),
         },
+    }
+}
+
+/// Parses one `--disk` value and checks that the image exists.
+fn parse_disk(s: &str) -> anyhow::Result<DiskConfig> {
+    let mut parts = s.split(',');
+    let path = parts.next().unwrap_or_default();
+    if path.is_empty() {
+        return Err(usage(format!(
+            "--disk '{s}': expected PATH[,format=raw][,ro]"
+        )));
+    }
+    let mut disk = DiskConfig {
+        path: PathBuf::from(path),
+        read_only: false,
+        format: DiskFormat::Raw,
+    };
+    for opt in parts {
+        match opt.split_once('=') {
+            None if opt == "ro" => disk.read_only = true,
+            Some(("format", f)) => {
+                disk.format = DiskFormat::from_name(f).ok_or_else(|| {
+                    usage(format!(
+                        "--disk '{s}': unknown format '{f}' (supported: raw)"
+                    ))
+                })?
+            }
+            _ => {
+                return Err(usage(format!(
+                    "--disk '{s}': unknown option '{opt}' (expected format=raw or ro)"
+                )))
+            }
+        }
+    }
+    match std::fs::metadata(&disk.path) {
+        Ok(m) if m.is_file() => Ok(disk),
+        Ok(_) => Err(usage(format!("--disk '{s}': {path} is not a regular file"))),
+        Err(e) => Err(usage(format!("--disk '{s}': cannot open {path}: {e}"))),
     }
 }
 
@@ -78,6 +122,18 @@ pub fn config(args: &RunArgs) -> anyhow::Result<VmConfig> {
             )))
         }
     };
+    if args.disks.len() > MAX_DISKS {
+        return Err(usage(format!(
+            "--disk '{}': too many disks ({} given, at most {MAX_DISKS} fit the virtio-mmio slots)",
+            args.disks[MAX_DISKS],
+            args.disks.len()
+        )));
+    }
+    let disks = args
+        .disks
+        .iter()
+        .map(|d| parse_disk(d))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (kernel, initrd, append) = match &args.kernel {
         Some(k) => (k.clone(), args.initrd.clone(), args.append.clone()),
         None => {
@@ -93,6 +149,7 @@ pub fn config(args: &RunArgs) -> anyhow::Result<VmConfig> {
         }
     };
     let mut cfg = VmConfig::new(kernel);
+    cfg.disks = disks;
     cfg.initrd = initrd;
     cfg.append = append;
     cfg.mem_bytes = mem;

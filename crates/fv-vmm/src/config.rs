@@ -65,6 +65,34 @@ pub enum ConsoleConfig {
     Buffer(ConsoleBuffer),
 }
 
+/// How a disk image is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DiskFormat {
+    /// The guest's sectors byte for byte.
+    Raw,
+}
+
+impl DiskFormat {
+    /// The format named `name` (`raw`), if known.
+    pub fn from_name(name: &str) -> Option<DiskFormat> {
+        match name {
+            "raw" => Some(DiskFormat::Raw),
+            _ => None,
+        }
+    }
+}
+
+/// A virtio-blk disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskConfig {
+    /// The image file.
+    pub path: PathBuf,
+    /// The guest may not write (`VIRTIO_BLK_F_RO`; writes fail with IOERR).
+    pub read_only: bool,
+    /// The image's format.
+    pub format: DiskFormat,
+}
+
 /// A VM definition.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
@@ -77,12 +105,16 @@ pub struct VmConfig {
     pub bios: BiosMode,
     pub console: ConsoleConfig,
     pub on_reboot: RebootAction,
+    /// Disks in order: the guest sees `/dev/vda`, `/dev/vdb`, ...
+    pub disks: Vec<DiskConfig>,
 }
 
 /// Most harts a VM may have.
 pub const MAX_CPUS: usize = 8;
 /// Least RAM a VM may have.
 pub const MIN_MEM: u64 = 16 << 20;
+/// Most disks a VM may have: the virtio-mmio slots minus the rng's.
+pub const MAX_DISKS: usize = fv_devices::layout::VIRTIO_MMIO_COUNT - 1;
 /// Most RAM a VM may have (the `virt` RAM window below the PCIe high MMIO).
 pub const MAX_MEM: u64 = 512 << 30;
 
@@ -98,6 +130,7 @@ impl VmConfig {
             bios: BiosMode::Sbi,
             console: ConsoleConfig::Stdio,
             on_reboot: RebootAction::Exit,
+            disks: Vec::new(),
         }
     }
 

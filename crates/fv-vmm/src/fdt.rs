@@ -15,6 +15,8 @@ pub struct FdtParams {
     pub initrd: Option<(u64, u64)>,
     /// Random bytes for `/chosen/rng-seed`.
     pub rng_seed: Vec<u8>,
+    /// Populated virtio-mmio slots.
+    pub virtio: Vec<layout::MmioRegion>,
 }
 
 /// A device tree could not be built.
@@ -183,6 +185,18 @@ pub fn build(p: &FdtParams) -> Result<Vec<u8>, FdtError> {
     f.property_u32("riscv,ndev", layout::PLIC_NDEV)?;
     f.end_node(n)?;
 
+    // QEMU's shape: one node per slot, interrupting through the PLIC.
+    for v in &p.virtio {
+        let n = f.begin_node(&format!("virtio_mmio@{:x}", v.base))?;
+        if let Some(irq) = v.irq {
+            f.property_u32("interrupts", irq)?;
+            f.property_u32("interrupt-parent", PLIC_PHANDLE)?;
+        }
+        f.property_array_u64("reg", &reg(v.base, v.size))?;
+        f.property_string_list("compatible", compat(v))?;
+        f.end_node(n)?;
+    }
+
     f.end_node(soc)?;
     f.end_node(root)?;
     Ok(f.finish()?)
@@ -202,6 +216,7 @@ mod tests {
             cmdline: "console=ttyS0 quiet".into(),
             initrd: Some((0x8820_0000, 0x8830_0000)),
             rng_seed: vec![1; 32],
+            virtio: vec![layout::virtio_mmio(0), layout::virtio_mmio(7)],
         })
         .unwrap();
         // FDT magic, big-endian.
@@ -218,6 +233,9 @@ mod tests {
             "syscon-poweroff",
             "riscv,sv48",
             "rv64imafdc",
+            "virtio_mmio@10001000",
+            "virtio_mmio@10008000",
+            "virtio,mmio",
         ] {
             assert!(text.contains(needle), "device tree lacks {needle}");
         }

@@ -12,7 +12,8 @@ pub mod loader;
 mod vm;
 
 pub use config::{
-    BiosMode, ConsoleBuffer, ConsoleConfig, RebootAction, VmConfig, MAX_CPUS, MAX_MEM, MIN_MEM,
+    BiosMode, ConsoleBuffer, ConsoleConfig, DiskConfig, DiskFormat, RebootAction, VmConfig,
+    MAX_CPUS, MAX_DISKS, MAX_MEM, MIN_MEM,
 };
 pub use fv_machine::ExitReason;
 pub use vm::{run_vm, validate};
@@ -33,6 +34,10 @@ pub enum VmmError {
     Fdt(#[from] fdt::FdtError),
     #[error("console: {0}")]
     Console(std::io::Error),
+    #[error(transparent)]
+    Disk(#[from] fv_virtio::BlockError),
+    #[error("virtio-rng: cannot open the host's random source: {0}")]
+    Rng(std::io::Error),
     #[error("cannot start a hart thread: {0}")]
     Thread(std::io::Error),
 }
@@ -41,6 +46,9 @@ impl VmmError {
     /// True when the error is the user's input (bad argument or file), as
     /// opposed to a host failure.
     pub fn is_user_error(&self) -> bool {
-        matches!(self, VmmError::Config(_) | VmmError::Load(_))
+        matches!(
+            self,
+            VmmError::Config(_) | VmmError::Load(_) | VmmError::Disk(_)
+        )
     }
 }

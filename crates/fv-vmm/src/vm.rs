@@ -7,8 +7,11 @@ use std::sync::Arc;
 use fv_devices::{layout, Clint, GoldfishRtc, Plic, Syscon, Uart};
 use fv_machine::{CpuIrq, ExitReason, GuestClock, GuestRam, MmioBus, VmControl};
 use fv_riscv::{hsm, BootMode, Hart, HartShared, IsaConfig, Platform};
+use fv_virtio::{MmioTransport, VirtioDevice};
 
-use crate::config::{BiosMode, RebootAction, VmConfig, MAX_CPUS, MAX_MEM, MIN_MEM};
+use crate::config::{
+    BiosMode, DiskFormat, RebootAction, VmConfig, MAX_CPUS, MAX_DISKS, MAX_MEM, MIN_MEM,
+};
 use crate::console::HostConsole;
 use crate::fdt::{self, FdtParams};
 use crate::loader;
@@ -41,7 +44,38 @@ pub fn validate(cfg: &VmConfig) -> Result<(), VmmError> {
             "--initrd needs a Linux boot; it cannot be used with --bios none".into(),
         ));
     }
+    if cfg.disks.len() > MAX_DISKS {
+        return Err(VmmError::Config(format!(
+            "--disk given {} times: at most {MAX_DISKS} disks fit the virtio-mmio slots",
+            cfg.disks.len()
+        )));
+    }
     Ok(())
+}
+
+/// A virtio device and the virtio-mmio slot it sits in.
+type SlotDevice = (usize, Box<dyn VirtioDevice>);
+
+/// The virtio devices of the board, slot by slot: disks from slot 0 in the
+/// order given (so they become vda, vdb, ...), the rng in the last slot.
+fn virtio_devices(cfg: &VmConfig) -> Result<Vec<SlotDevice>, VmmError> {
+    let mut devs: Vec<SlotDevice> = Vec::new();
+    for (i, d) in cfg.disks.iter().enumerate() {
+        // Raw is the only format so far; qcow2 gets its own arm.
+        let DiskFormat::Raw = d.format;
+        let blk = fv_virtio::Block::open(
+            &fv_virtio::BlockConfig {
+                path: d.path.clone(),
+                read_only: d.read_only,
+                serial: fv_virtio::block::default_serial(&d.path),
+            },
+            i,
+        )?;
+        devs.push((i, Box::new(blk)));
+    }
+    let rng = fv_virtio::Rng::new().map_err(VmmError::Rng)?;
+    devs.push((layout::VIRTIO_MMIO_COUNT - 1, Box::new(rng)));
+    Ok(devs)
 }
 
 /// Runs the VM until it powers off, reboots (unless restarting), faults or
@@ -86,8 +120,16 @@ fn run_once(cfg: &VmConfig, console: &HostConsole) -> Result<ExitReason, VmmErro
     bus.insert(layout::UART0.base, layout::UART0.size, uart.clone())?;
     bus.insert(layout::RTC.base, layout::RTC.size, rtc)?;
     bus.insert(layout::CLINT.base, layout::CLINT.size, clint)?;
-    bus.insert(layout::PLIC.base, layout::PLIC.size, plic)?;
+    bus.insert(layout::PLIC.base, layout::PLIC.size, plic.clone())?;
     bus.insert(layout::TEST.base, layout::TEST.size, syscon)?;
+    let mut virtio_slots = Vec::new();
+    for (slot, dev) in virtio_devices(cfg)? {
+        let region = layout::virtio_mmio(slot);
+        let irq = plic.irq_line(region.irq.unwrap_or(1 + slot as u32));
+        let transport = MmioTransport::new(dev, Arc::clone(&ram), irq);
+        bus.insert(region.base, region.size, Arc::new(transport))?;
+        virtio_slots.push(region);
+    }
     console.attach(
         Arc::clone(&uart),
         Arc::clone(&control),
@@ -154,6 +196,7 @@ fn run_once(cfg: &VmConfig, console: &HostConsole) -> Result<ExitReason, VmmErro
         cmdline: cfg.cmdline(),
         initrd,
         rng_seed: rng_seed(),
+        virtio: virtio_slots,
     })?;
     if blob.len() as u64 > FDT_MAX {
         return Err(VmmError::Config(format!(

@@ -1,0 +1,248 @@
+//! System tests for virtio-blk: the Debian guest's own virtio_mmio and
+//! virtio_blk drivers (loaded by the initramfs with `fv.modules=1`) see the
+//! disks given with `--disk`, in order, mount an ext4 image made on the host
+//! with `mke2fs -d`, write through to a writable disk (read back on the host
+//! with `debugfs`) and cannot write to a read-only one.
+//!
+//! Needs `mke2fs` and `debugfs` (Debian package e2fsprogs) and the default
+//! guest (`fv guest fetch`); without them each test prints a SKIP line.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(600);
+
+fn fv() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fv"));
+    c.env("FV_LOG", "warn");
+    c
+}
+
+/// Makes sure the default guest is cached; false (after printing SKIP) if
+/// it cannot be fetched.
+fn guest_available(test: &str) -> bool {
+    let out = fv()
+        .args(["guest", "fetch"])
+        .output()
+        .expect("run fv guest fetch");
+    if out.status.success() {
+        return true;
+    }
+    eprintln!(
+        "SKIP {test}: the default guest is not available: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    false
+}
+
+/// The path of an e2fsprogs tool, or None (after printing SKIP).
+fn e2fs_tool(test: &str, name: &str) -> Option<PathBuf> {
+    for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    eprintln!("SKIP {test}: {name} not found (install the e2fsprogs package)");
+    None
+}
+
+/// `mke2fs -t ext4 -d DIR img SIZE` with `files` in DIR.
+fn make_ext4(mke2fs: &Path, img: &Path, files: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, data) in files {
+        std::fs::write(dir.path().join(name), data).expect("write fixture file");
+    }
+    let out = Command::new(mke2fs)
+        .args(["-q", "-F", "-t", "ext4", "-d"])
+        .arg(dir.path())
+        .arg(img)
+        .arg("8M")
+        .output()
+        .expect("run mke2fs");
+    assert!(
+        out.status.success(),
+        "mke2fs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `fv` with `args`, feeding `input` to the console, with a timeout;
+/// returns (exit code, stdout, stderr).
+fn run_with_timeout(args: &[&str], input: Option<Vec<u8>>) -> (Option<i32>, String, String) {
+    let mut child = fv()
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fv");
+    if let Some(data) = input {
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+    }
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stdout.read_to_end(&mut s);
+        let _ = tx.send(s);
+    });
+    let (etx, erx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stderr.read_to_end(&mut s);
+        let _ = etx.send(s);
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break Some(st);
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+    let err = erx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let err = String::from_utf8_lossy(&err).into_owned();
+    if status.is_none() {
+        panic!("fv did not finish within {LIMIT:?}\nstdout:\n{text}\nstderr:\n{err}");
+    }
+    (status.and_then(|s| s.code()), text, err)
+}
+
+/// Two disks: vda an ext4 image given read-only, vdb a writable one. The
+/// guest mounts vda and prints its marker, fails to write to it, writes a
+/// file on vdb; the host reads that file back.
+#[test]
+fn guest_mounts_disks_in_order_and_read_only_rejects_writes() {
+    let test = "guest_mounts_disks_in_order_and_read_only_rejects_writes";
+    let (Some(mke2fs), Some(debugfs)) = (e2fs_tool(test, "mke2fs"), e2fs_tool(test, "debugfs"))
+    else {
+        return;
+    };
+    if !guest_available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ro_img = dir.path().join("first.img");
+    let rw_img = dir.path().join("second.img");
+    make_ext4(&mke2fs, &ro_img, &[("fv-marker", "FV-MARKER-FIRST-DISK\n")]);
+    make_ext4(
+        &mke2fs,
+        &rw_img,
+        &[("fv-marker", "FV-MARKER-SECOND-DISK\n")],
+    );
+    let ro_before = std::fs::read(&ro_img).expect("read image");
+
+    // The console echoes each command, so every marker the test looks for
+    // is computed in the guest and never appears in the command itself.
+    let script = "\
+ls /dev/vd* | sed 's/^/FV-DEV=/'
+sed 's/^/FV-VDA-RO=/' /sys/block/vda/ro
+sed 's/^/FV-VDB-RO=/' /sys/block/vdb/ro
+mount -o ro /dev/vda /mnt && echo FV-VDA-$((1+1))-MOUNTED && cat /mnt/fv-marker && umount /mnt
+dd if=/dev/zero of=/dev/vda bs=512 count=1 conv=fsync 2>/dev/null || echo FV-VDA-WRITE-$((2+2))-REJECTED
+mount /dev/vdb /mnt && cat /mnt/fv-marker && echo from-the-guest > /mnt/guest-file && sync && umount /mnt && echo FV-VDB-$((3+3))-WRITTEN
+poweroff
+";
+    let ro_arg = format!("{},ro", ro_img.display());
+    let rw_arg = format!("{},format=raw", rw_img.display());
+    let (code, out, err) = run_with_timeout(
+        &[
+            "run",
+            "--append",
+            "console=ttyS0 fv.modules=1",
+            "--disk",
+            &ro_arg,
+            "--disk",
+            &rw_arg,
+        ],
+        Some(script.as_bytes().to_vec()),
+    );
+    let all = format!("stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(code, Some(0), "guest did not power off cleanly:\n{all}");
+    assert!(out.contains("FV-GUEST-MODULES-LOADED"), "modules:\n{all}");
+    for needle in [
+        "FV-DEV=/dev/vda",
+        "FV-DEV=/dev/vdb",
+        "FV-VDA-RO=1",
+        "FV-VDB-RO=0",
+        "FV-VDA-2-MOUNTED",
+        "FV-MARKER-FIRST-DISK",
+        "FV-VDA-WRITE-4-REJECTED",
+        "FV-MARKER-SECOND-DISK",
+        "FV-VDB-6-WRITTEN",
+    ] {
+        assert!(out.contains(needle), "missing {needle}:\n{all}");
+    }
+    // Disks in order: vda is the first --disk.
+    let first = out.find("FV-MARKER-FIRST-DISK").unwrap_or(0);
+    let second = out.find("FV-MARKER-SECOND-DISK").unwrap_or(0);
+    assert!(first < second, "vda shows the first disk:\n{all}");
+
+    assert_eq!(
+        std::fs::read(&ro_img).expect("read image"),
+        ro_before,
+        "the read-only image changed"
+    );
+    let got = Command::new(&debugfs)
+        .args(["-R", "cat /guest-file"])
+        .arg(&rw_img)
+        .output()
+        .expect("run debugfs");
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        "from-the-guest\n",
+        "the host reads the guest's file back: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+}
+
+/// Bad `--disk` values stop `fv run` with status 2 and a message naming
+/// the value, before any guest runs.
+#[test]
+fn bad_disk_arguments_exit_2_naming_the_value() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("disk.img");
+    std::fs::write(&img, vec![0u8; 4096]).expect("write image");
+    let img = img.display().to_string();
+    let missing = dir.path().join("missing.img").display().to_string();
+    let qcow9 = format!("{img},format=qcow9");
+    let bad_opt = format!("{img},rw=maybe");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![missing.clone()], "missing.img"),
+        (vec![qcow9.clone()], "format=qcow9"),
+        (vec![bad_opt.clone()], "rw=maybe"),
+        (vec![img.clone(); 8], "too many disks"),
+    ];
+    for (disks, needle) in cases {
+        let mut args = vec!["run".to_string(), "--kernel".into(), img.clone()];
+        for d in &disks {
+            args.push("--disk".into());
+            args.push(d.clone());
+        }
+        let out = fv().args(&args).output().expect("run fv");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{disks:?}: {err}");
+        assert!(err.contains(needle), "{disks:?}: {err}");
+        assert!(err.contains("--disk"), "{disks:?}: {err}");
+    }
+}

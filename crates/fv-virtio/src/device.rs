@@ -1,0 +1,64 @@
+//! The transport-agnostic device model: what every virtio device provides.
+
+use crate::chain::{Chain, ChainError};
+use crate::GuestMemory;
+
+/// A device failure that leaves it needing a reset (virtio 1.2, 2.1.2).
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The driver offered a malformed descriptor chain.
+    #[error("invalid descriptor chain: {0}")]
+    Chain(#[from] ChainError),
+    /// The driver's rings could not be read or written.
+    #[error("virtqueue error: {0:?}")]
+    Queue(virtio_queue::Error),
+    /// A request was malformed in a way the device cannot report in-band.
+    #[error("malformed request: {0}")]
+    Request(&'static str),
+    /// Guest memory named by a validated chain could not be accessed.
+    #[error("guest memory: {0}")]
+    Memory(#[from] vm_memory::GuestMemoryError),
+}
+
+impl From<virtio_queue::Error> for DeviceError {
+    fn from(e: virtio_queue::Error) -> Self {
+        DeviceError::Queue(e)
+    }
+}
+
+/// A virtio device model. The transport owns it, reads its config space on
+/// the hart threads and, when the driver sets DRIVER_OK, asks it for a
+/// [`QueueHandler`] that runs on the device's worker thread.
+pub trait VirtioDevice: Send {
+    /// The virtio device ID ([`crate::device_type`]).
+    fn device_type(&self) -> u32;
+    /// A short name for logs and the worker thread (`blk0`, `rng`).
+    fn name(&self) -> String;
+    /// Maximum size of each queue (powers of two); the length is the number
+    /// of queues.
+    fn queue_max_sizes(&self) -> Vec<u16>;
+    /// Device-specific feature bits; the transport adds the ring and version
+    /// features it implements itself.
+    fn features(&self) -> u64;
+    /// Reads the device-specific config space; bytes past its end read 0.
+    fn read_config(&self, offset: u64, data: &mut [u8]);
+    /// Writes the device-specific config space (ignored by default).
+    fn write_config(&mut self, _offset: u64, _data: &[u8]) {}
+    /// Starts the device with the negotiated features; the handler serves
+    /// its queues until the driver resets the device.
+    fn activate(&mut self, acked_features: u64) -> Result<Box<dyn QueueHandler>, DeviceError>;
+}
+
+/// Serves requests of an active device, one validated descriptor chain at a
+/// time, on the device's worker thread.
+pub trait QueueHandler: Send {
+    /// Handles `chain`, taken from queue `queue`; returns how many bytes the
+    /// device wrote into the chain's device-writable buffers (the used
+    /// element's `len`). Errors put the device in DEVICE_NEEDS_RESET.
+    fn handle(
+        &mut self,
+        queue: usize,
+        mem: &GuestMemory,
+        chain: &Chain,
+    ) -> Result<u32, DeviceError>;
+}
