@@ -40,9 +40,10 @@ pub struct RunArgs {
     /// What a guest reboot does: exit (status 3) or restart.
     #[arg(long, default_value = "exit")]
     pub on_reboot: String,
-    /// A virtio-blk disk: PATH[,format=raw][,ro]. Repeat for more disks; the
+    /// A virtio-blk disk: PATH[,format=raw|qcow2][,ro]; the format is
+    /// detected from the file when not given. Repeat for more disks; the
     /// guest sees them as /dev/vda, /dev/vdb, ... in order.
-    #[arg(long = "disk", value_name = "PATH[,format=raw][,ro]")]
+    #[arg(long = "disk", value_name = "PATH[,format=raw|qcow2][,ro]")]
     pub disks: Vec<String>,
 }
 
@@ -69,27 +70,27 @@ fn parse_disk(s: &str) -> anyhow::Result<DiskConfig> {
     let path = parts.next().unwrap_or_default();
     if path.is_empty() {
         return Err(usage(format!(
-            "--disk '{s}': expected PATH[,format=raw][,ro]"
+            "--disk '{s}': expected PATH[,format=raw|qcow2][,ro]"
         )));
     }
     let mut disk = DiskConfig {
         path: PathBuf::from(path),
         read_only: false,
-        format: DiskFormat::Raw,
+        format: None,
     };
     for opt in parts {
         match opt.split_once('=') {
             None if opt == "ro" => disk.read_only = true,
             Some(("format", f)) => {
-                disk.format = DiskFormat::from_name(f).ok_or_else(|| {
+                disk.format = Some(DiskFormat::from_name(f).ok_or_else(|| {
                     usage(format!(
-                        "--disk '{s}': unknown format '{f}' (supported: raw)"
+                        "--disk '{s}': unknown format '{f}' (supported: raw, qcow2)"
                     ))
-                })?
+                })?)
             }
             _ => {
                 return Err(usage(format!(
-                    "--disk '{s}': unknown option '{opt}' (expected format=raw or ro)"
+                    "--disk '{s}': unknown option '{opt}' (expected format=raw|qcow2 or ro)"
                 )))
             }
         }

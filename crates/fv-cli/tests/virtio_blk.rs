@@ -4,8 +4,13 @@
 //! with `mke2fs -d`, write through to a writable disk (read back on the host
 //! with `debugfs`) and cannot write to a read-only one.
 //!
-//! Needs `mke2fs` and `debugfs` (Debian package e2fsprogs) and the default
-//! guest (`fv guest fetch`); without them each test prints a SKIP line.
+//! A qcow2 overlay over a qcow2 base (made with `qemu-img`) is mounted and
+//! written by the guest; the base stays byte for byte the same and
+//! `qemu-img check` finds the overlay clean.
+//!
+//! Needs `mke2fs` and `debugfs` (Debian package e2fsprogs), `qemu-img`
+//! (qemu-utils) for the qcow2 test and the default guest (`fv guest
+//! fetch`); without them each test prints a SKIP line.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -214,6 +219,197 @@ poweroff
         "the host reads the guest's file back: {}",
         String::from_utf8_lossy(&got.stderr)
     );
+}
+
+/// `qemu-img`, or None (after printing SKIP).
+fn qemu_img(test: &str) -> Option<PathBuf> {
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
+        let p = Path::new(dir).join("qemu-img");
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    eprintln!("SKIP {test}: qemu-img not found (install the qemu-utils package)");
+    None
+}
+
+fn qemu_img_ok(qemu_img: &Path, args: &[&std::ffi::OsStr]) {
+    let out = Command::new(qemu_img)
+        .args(args)
+        .output()
+        .expect("run qemu-img");
+    assert!(
+        out.status.success(),
+        "qemu-img {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A linked clone: vm1.qcow2 over base.qcow2 (an ext4 filesystem made with
+/// `mke2fs -d`, converted with `qemu-img`), given without `format=` so the
+/// format is detected. The guest reads the base's file and writes its own;
+/// the base's bytes do not change, the overlay checks clean and holds the
+/// guest's file.
+#[test]
+fn guest_writes_to_qcow2_overlay_and_base_stays_unchanged() {
+    let test = "guest_writes_to_qcow2_overlay_and_base_stays_unchanged";
+    let (Some(mke2fs), Some(debugfs), Some(qi)) = (
+        e2fs_tool(test, "mke2fs"),
+        e2fs_tool(test, "debugfs"),
+        qemu_img(test),
+    ) else {
+        return;
+    };
+    if !guest_available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = dir.path().join("base.raw");
+    let base = dir.path().join("base.qcow2");
+    let vm1 = dir.path().join("vm1.qcow2");
+    make_ext4(&mke2fs, &raw, &[("fv-marker", "FV-MARKER-QCOW2-BASE\n")]);
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    qemu_img_ok(
+        &qi,
+        &[
+            os("convert"),
+            os("-f"),
+            os("raw"),
+            os("-O"),
+            os("qcow2"),
+            raw.as_os_str(),
+            base.as_os_str(),
+        ],
+    );
+    qemu_img_ok(
+        &qi,
+        &[
+            os("create"),
+            os("-q"),
+            os("-f"),
+            os("qcow2"),
+            os("-b"),
+            os("base.qcow2"),
+            os("-F"),
+            os("qcow2"),
+            vm1.as_os_str(),
+        ],
+    );
+    let base_before = std::fs::read(&base).expect("read base");
+
+    let script = "\
+mount /dev/vda /mnt && cat /mnt/fv-marker && echo from-the-qcow2-guest > /mnt/guest-file && sync && umount /mnt && echo FV-QCOW2-$((4+5))-WRITTEN
+poweroff
+";
+    let disk = vm1.display().to_string();
+    let (code, out, err) = run_with_timeout(
+        &[
+            "run",
+            "--append",
+            "console=ttyS0 fv.modules=1",
+            "--disk",
+            &disk,
+        ],
+        Some(script.as_bytes().to_vec()),
+    );
+    let all = format!("stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(code, Some(0), "guest did not power off cleanly:\n{all}");
+    for needle in ["FV-MARKER-QCOW2-BASE", "FV-QCOW2-9-WRITTEN"] {
+        assert!(out.contains(needle), "missing {needle}:\n{all}");
+    }
+    assert!(
+        std::fs::read(&base).expect("read base") == base_before,
+        "the base image changed"
+    );
+    qemu_img_ok(&qi, &[os("check"), os("-q"), vm1.as_os_str()]);
+    // Flatten the overlay to raw and read the guest's file back.
+    let flat = dir.path().join("flat.raw");
+    qemu_img_ok(
+        &qi,
+        &[
+            os("convert"),
+            os("-O"),
+            os("raw"),
+            vm1.as_os_str(),
+            flat.as_os_str(),
+        ],
+    );
+    let got = Command::new(&debugfs)
+        .args(["-R", "cat /guest-file"])
+        .arg(&flat)
+        .output()
+        .expect("run debugfs");
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        "from-the-qcow2-guest\n",
+        "the host reads the guest's file back: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+}
+
+/// Images that cannot be used stop `fv run` with status 2 before any guest
+/// runs, naming the file: a truncated qcow2, a qcow2 whose backing file is
+/// gone, an unsupported format.
+#[test]
+fn bad_disk_images_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kernel = dir.path().join("kernel");
+    std::fs::write(&kernel, vec![0u8; 4096]).expect("write kernel");
+    let stub = dir.path().join("stub.qcow2");
+    let mut q = b"QFI\xfb\0\0\0\x03".to_vec();
+    q.resize(64, 0);
+    std::fs::write(&stub, &q).expect("write stub");
+    let vmdk = dir.path().join("disk.vmdk");
+    let mut v = b"KDMV".to_vec();
+    v.resize(4096, 0);
+    std::fs::write(&vmdk, &v).expect("write vmdk");
+    let mut cases = vec![(stub, "stub.qcow2"), (vmdk, "disk.vmdk")];
+    if let Some(qi) = qemu_img("bad_disk_images_exit_2_naming_the_file (backing case)") {
+        let base = dir.path().join("gone-base.qcow2");
+        let vm1 = dir.path().join("orphan.qcow2");
+        let os = std::ffi::OsStr::new;
+        qemu_img_ok(
+            &qi,
+            &[
+                os("create"),
+                os("-q"),
+                os("-f"),
+                os("qcow2"),
+                base.as_os_str(),
+                os("1M"),
+            ],
+        );
+        qemu_img_ok(
+            &qi,
+            &[
+                os("create"),
+                os("-q"),
+                os("-f"),
+                os("qcow2"),
+                os("-b"),
+                base.as_os_str(),
+                os("-F"),
+                os("qcow2"),
+                vm1.as_os_str(),
+            ],
+        );
+        std::fs::remove_file(&base).expect("remove base");
+        cases.push((vm1, "gone-base.qcow2"));
+    }
+    for (img, needle) in cases {
+        let out = fv()
+            .arg("run")
+            .arg("--kernel")
+            .arg(&kernel)
+            .arg("--disk")
+            .arg(&img)
+            .output()
+            .expect("run fv");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", img.display());
+        assert!(err.contains(needle), "{}: {err}", img.display());
+    }
 }
 
 /// Bad `--disk` values stop `fv run` with status 2 and a message naming

@@ -1,14 +1,11 @@
-//! virtio-blk (virtio 1.2, 5.2) on a raw image file: read, write, flush,
-//! get-id, discard and write-zeroes, optionally read-only.
+//! virtio-blk (virtio 1.2, 5.2) on a raw or qcow2 image (see
+//! [`crate::backend`]): read, write, flush, get-id, discard and
+//! write-zeroes, optionally read-only.
 
-use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use nix::fcntl::{fallocate, FallocateFlags};
-
+use crate::backend::{self, BackendError, BlockBackend, ImageFormat};
 use crate::chain::Chain;
 use crate::device::{DeviceError, QueueHandler, VirtioDevice};
 use crate::{device_type, GuestMemory};
@@ -54,14 +51,9 @@ const WZ_UNMAP: u32 = 1;
 /// A disk image could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum BlockError {
-    /// The file could not be opened or inspected.
-    #[error("cannot open disk image {path}: {source}")]
-    Open {
-        /// The image.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The image could not be opened in its format.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
     /// The image is smaller than one sector.
     #[error("disk image {path} is smaller than one 512-byte sector")]
     TooSmall {
@@ -73,19 +65,21 @@ pub enum BlockError {
 /// How to present an image.
 #[derive(Debug, Clone)]
 pub struct BlockConfig {
-    /// The raw image file.
+    /// The image file.
     pub path: PathBuf,
+    /// Its format; None detects it from the file's first bytes.
+    pub format: Option<ImageFormat>,
     /// Open read-only and offer `VIRTIO_BLK_F_RO`.
     pub read_only: bool,
     /// Serial number for GET_ID (at most 20 bytes are used).
     pub serial: String,
 }
 
-/// A virtio-blk device on a raw image.
+/// A virtio-blk device on an image.
 #[derive(Debug)]
 pub struct Block {
     name: String,
-    file: Arc<File>,
+    disk: Arc<dyn BlockBackend>,
     read_only: bool,
     serial: String,
     /// Size in sectors.
@@ -95,17 +89,9 @@ pub struct Block {
 impl Block {
     /// Opens the image; `index` names the device in logs (`blk0`).
     pub fn open(cfg: &BlockConfig, index: usize) -> Result<Block, BlockError> {
-        let err = |source| BlockError::Open {
-            path: cfg.path.clone(),
-            source,
-        };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(!cfg.read_only)
-            .open(&cfg.path)
-            .map_err(err)?;
-        let len = file.metadata().map_err(err)?.len();
-        let capacity = len / SECTOR_SIZE;
+        let disk: Arc<dyn BlockBackend> =
+            Arc::from(backend::open(&cfg.path, cfg.format, cfg.read_only)?);
+        let capacity = disk.size() / SECTOR_SIZE;
         if capacity == 0 {
             return Err(BlockError::TooSmall {
                 path: cfg.path.clone(),
@@ -113,7 +99,7 @@ impl Block {
         }
         Ok(Block {
             name: format!("blk{index}"),
-            file: Arc::new(file),
+            disk,
             read_only: cfg.read_only,
             serial: cfg.serial.clone(),
             capacity,
@@ -187,7 +173,7 @@ impl VirtioDevice for Block {
     }
     fn activate(&mut self, _acked: u64) -> Result<Box<dyn QueueHandler>, DeviceError> {
         Ok(Box::new(BlockWorker {
-            file: Arc::clone(&self.file),
+            disk: Arc::clone(&self.disk),
             read_only: self.read_only,
             serial: self.serial.clone(),
             capacity: self.capacity,
@@ -198,7 +184,7 @@ impl VirtioDevice for Block {
 
 /// The block device's half on the worker thread.
 struct BlockWorker {
-    file: Arc<File>,
+    disk: Arc<dyn BlockBackend>,
     read_only: bool,
     serial: String,
     capacity: u64,
@@ -251,7 +237,7 @@ impl BlockWorker {
                 let mut done = 0u64;
                 while done < data_in {
                     let n = (data_in - done).min(CHUNK as u64) as usize;
-                    self.file.read_exact_at(&mut self.buf[..n], pos + done)?;
+                    self.disk.read_at(&mut self.buf[..n], pos + done)?;
                     chain.write_at(mem, done, &self.buf[..n])?;
                     done += n as u64;
                 }
@@ -267,7 +253,7 @@ impl BlockWorker {
                 while done < len {
                     let n = (len - done).min(CHUNK as u64) as usize;
                     chain.read_at(mem, 16 + done, &mut self.buf[..n])?;
-                    self.file.write_all_at(&self.buf[..n], pos + done)?;
+                    self.disk.write_at(&self.buf[..n], pos + done)?;
                     done += n as u64;
                 }
                 Ok(0)
@@ -275,7 +261,7 @@ impl BlockWorker {
             req::FLUSH => {
                 // A completed flush means the data is on the host's disk.
                 if !self.read_only {
-                    self.file.sync_data()?;
+                    self.disk.flush()?;
                 }
                 Ok(0)
             }
@@ -304,45 +290,16 @@ impl BlockWorker {
                         return Err(Fail::Io);
                     }
                     let pos = self.range(s, u64::from(n) * SECTOR_SIZE)?;
-                    self.zero_range(pos, u64::from(n) * SECTOR_SIZE, kind, flags)?;
+                    let bytes = u64::from(n) * SECTOR_SIZE;
+                    if kind == req::DISCARD {
+                        self.disk.discard(pos, bytes)?;
+                    } else {
+                        self.disk.write_zeroes(pos, bytes, flags & WZ_UNMAP != 0)?;
+                    }
                 }
                 Ok(0)
             }
             _ => Err(Fail::Unsupported),
-        }
-    }
-
-    /// Discard punches a hole (reads back as zeroes, which virtio allows);
-    /// write-zeroes zeroes the range, punching a hole when the driver allows
-    /// unmapping.
-    fn zero_range(&mut self, pos: u64, len: u64, kind: u32, flags: u32) -> Result<(), Fail> {
-        if len == 0 {
-            return Ok(());
-        }
-        let punch = kind == req::DISCARD || flags & WZ_UNMAP != 0;
-        let mode = if punch {
-            FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE
-        } else {
-            FallocateFlags::FALLOC_FL_ZERO_RANGE | FallocateFlags::FALLOC_FL_KEEP_SIZE
-        };
-        let (Ok(off), Ok(l)) = (i64::try_from(pos), i64::try_from(len)) else {
-            return Err(Fail::Io);
-        };
-        match fallocate(self.file.as_raw_fd(), mode, off, l) {
-            Ok(()) => Ok(()),
-            // Discard is a hint: nothing to do if the host cannot punch.
-            Err(_) if kind == req::DISCARD => Ok(()),
-            Err(e) => {
-                tracing::debug!("fallocate failed ({e}); writing zeroes");
-                self.buf.fill(0);
-                let mut done = 0u64;
-                while done < len {
-                    let n = (len - done).min(CHUNK as u64) as usize;
-                    self.file.write_all_at(&self.buf[..n], pos + done)?;
-                    done += n as u64;
-                }
-                Ok(())
-            }
         }
     }
 }

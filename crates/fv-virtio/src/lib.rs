@@ -1,5 +1,5 @@
 //! Paravirtual I/O: the virtio 1.x MMIO transport and the device models that
-//! sit behind it (virtio-blk on a raw image file, virtio-rng).
+//! sit behind it (virtio-blk on a raw or qcow2 image, virtio-rng).
 //!
 //! The split follows rust-vmm: a device model implements [`VirtioDevice`]
 //! (features, config space, and a [`QueueHandler`] that serves one
@@ -12,9 +12,11 @@
 //! device in DEVICE_NEEDS_RESET (virtio 1.2, 2.1.2); nothing here panics on
 //! guest data or touches memory outside guest RAM.
 //!
-//! It does not own the board (slots, interrupts, device tree: `fv-vmm`) or
-//! image formats other than raw (qcow2 comes later).
+//! It does not own the board (slots, interrupts, device tree: `fv-vmm`).
+//! Image formats sit behind [`backend::BlockBackend`]: raw files directly,
+//! qcow2 (with backing chains) through the `imago` crate.
 
+pub mod backend;
 pub mod block;
 pub mod chain;
 pub mod device;
@@ -23,6 +25,7 @@ pub mod mmio;
 pub mod rng;
 mod worker;
 
+pub use backend::{BackendError, BlockBackend, ImageFormat};
 pub use block::{Block, BlockConfig, BlockError};
 pub use chain::{Chain, ChainError, Segment};
 pub use device::{DeviceError, QueueHandler, VirtioDevice};
@@ -72,5 +75,7 @@ pub mod status {
     pub const FAILED: u32 = 0x80;
 }
 
+#[cfg(test)]
+mod qcow2_tests;
 #[cfg(test)]
 mod tests;

@@ -120,6 +120,7 @@ fn disk(len: usize, read_only: bool) -> (tempfile::NamedTempFile, Block) {
     let b = Block::open(
         &BlockConfig {
             path: f.path().into(),
+            format: None,
             read_only,
             serial: "fv-serial-0".into(),
         },

@@ -70,13 +70,16 @@ pub enum ConsoleConfig {
 pub enum DiskFormat {
     /// The guest's sectors byte for byte.
     Raw,
+    /// QEMU copy-on-write image, optionally over backing images.
+    Qcow2,
 }
 
 impl DiskFormat {
-    /// The format named `name` (`raw`), if known.
+    /// The format named `name` (`raw`, `qcow2`), if known.
     pub fn from_name(name: &str) -> Option<DiskFormat> {
         match name {
             "raw" => Some(DiskFormat::Raw),
+            "qcow2" => Some(DiskFormat::Qcow2),
             _ => None,
         }
     }
@@ -89,8 +92,9 @@ pub struct DiskConfig {
     pub path: PathBuf,
     /// The guest may not write (`VIRTIO_BLK_F_RO`; writes fail with IOERR).
     pub read_only: bool,
-    /// The image's format.
-    pub format: DiskFormat,
+    /// The image's format; None detects it from the file when the VM
+    /// starts (qcow2 by its magic, raw otherwise).
+    pub format: Option<DiskFormat>,
 }
 
 /// A VM definition.

@@ -61,11 +61,14 @@ type SlotDevice = (usize, Box<dyn VirtioDevice>);
 fn virtio_devices(cfg: &VmConfig) -> Result<Vec<SlotDevice>, VmmError> {
     let mut devs: Vec<SlotDevice> = Vec::new();
     for (i, d) in cfg.disks.iter().enumerate() {
-        // Raw is the only format so far; qcow2 gets its own arm.
-        let DiskFormat::Raw = d.format;
+        let format = d.format.map(|f| match f {
+            DiskFormat::Raw => fv_virtio::ImageFormat::Raw,
+            DiskFormat::Qcow2 => fv_virtio::ImageFormat::Qcow2,
+        });
         let blk = fv_virtio::Block::open(
             &fv_virtio::BlockConfig {
                 path: d.path.clone(),
+                format,
                 read_only: d.read_only,
                 serial: fv_virtio::block::default_serial(&d.path),
             },
