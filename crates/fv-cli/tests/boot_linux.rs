@@ -6,90 +6,11 @@
 //! cannot be had (no mirror reachable), each test prints a SKIP line with
 //! the reason instead of passing silently.
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod support;
 
-fn fv() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fv"));
-    c.env("FV_LOG", "warn");
-    c
-}
+use std::time::Duration;
 
-/// Makes sure the default guest is cached; None (after printing SKIP) if
-/// it cannot be fetched.
-fn guest_available(test: &str) -> bool {
-    let out = fv()
-        .args(["guest", "fetch"])
-        .output()
-        .expect("run fv guest fetch");
-    if out.status.success() {
-        return true;
-    }
-    eprintln!(
-        "SKIP {test}: the default guest is not available: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    false
-}
-
-/// Runs `fv` with `args`, feeding `input` to stdin, with a timeout; returns
-/// (exit code, stdout).
-fn run_with_timeout(
-    args: &[&str],
-    input: Option<Vec<u8>>,
-    limit: Duration,
-) -> (Option<i32>, String) {
-    let mut child = fv()
-        .args(args)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn fv");
-    if let Some(data) = input {
-        let mut stdin = child.stdin.take().expect("stdin");
-        std::thread::spawn(move || {
-            // The shell prompt appears only after boot; the UART backlog and
-            // the console's flow control hold the input until then.
-            let _ = stdin.write_all(&data);
-        });
-    }
-    let mut stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
-        let _ = tx.send(s);
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break Some(st);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let out = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    let text = String::from_utf8_lossy(&out).into_owned();
-    if status.is_none() {
-        panic!("fv did not finish within {limit:?}\nstdout:\n{text}\nstderr:\n{err}");
-    }
-    (status.and_then(|s| s.code()), text)
-}
+use support::{guest_available, run_with_timeout};
 
 const LIMIT: Duration = Duration::from_secs(600);
 
@@ -99,7 +20,7 @@ fn boot_and_check(cpus: usize) {
         return;
     }
     let cpus_s = cpus.to_string();
-    let (code, out) = run_with_timeout(
+    let (code, out, _) = run_with_timeout(
         &[
             "run",
             "--cpus",
@@ -141,7 +62,7 @@ fn piped_console_commands_and_poweroff() {
         return;
     }
     let script = b"echo FV-PIPE-$((6*7))\nuname -m\npoweroff\n".to_vec();
-    let (code, out) = run_with_timeout(&["run"], Some(script), LIMIT);
+    let (code, out, _) = run_with_timeout(&["run"], Some(script), LIMIT);
     assert_eq!(code, Some(0), "poweroff from the shell must exit 0:\n{out}");
     assert!(
         out.contains("FV-PIPE-42"),

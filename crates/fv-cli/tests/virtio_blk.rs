@@ -12,36 +12,15 @@
 //! (qemu-utils) for the qcow2 test and the default guest (`fv guest
 //! fetch`); without them each test prints a SKIP line.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+mod support;
+
+use support::{fv, guest_available, run_with_timeout};
 
 const LIMIT: Duration = Duration::from_secs(600);
-
-fn fv() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fv"));
-    c.env("FV_LOG", "warn");
-    c
-}
-
-/// Makes sure the default guest is cached; false (after printing SKIP) if
-/// it cannot be fetched.
-fn guest_available(test: &str) -> bool {
-    let out = fv()
-        .args(["guest", "fetch"])
-        .output()
-        .expect("run fv guest fetch");
-    if out.status.success() {
-        return true;
-    }
-    eprintln!(
-        "SKIP {test}: the default guest is not available: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    false
-}
 
 /// The path of an e2fsprogs tool, or None (after printing SKIP).
 fn e2fs_tool(test: &str, name: &str) -> Option<PathBuf> {
@@ -73,64 +52,6 @@ fn make_ext4(mke2fs: &Path, img: &Path, files: &[(&str, &str)]) {
         "mke2fs failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Runs `fv` with `args`, feeding `input` to the console, with a timeout;
-/// returns (exit code, stdout, stderr).
-fn run_with_timeout(args: &[&str], input: Option<Vec<u8>>) -> (Option<i32>, String, String) {
-    let mut child = fv()
-        .args(args)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn fv");
-    if let Some(data) = input {
-        let mut stdin = child.stdin.take().expect("stdin");
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-    }
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
-        let _ = tx.send(s);
-    });
-    let (etx, erx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stderr.read_to_end(&mut s);
-        let _ = etx.send(s);
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break Some(st);
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let out = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
-    let err = erx
-        .recv_timeout(Duration::from_secs(10))
-        .unwrap_or_default();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let err = String::from_utf8_lossy(&err).into_owned();
-    if status.is_none() {
-        panic!("fv did not finish within {LIMIT:?}\nstdout:\n{text}\nstderr:\n{err}");
-    }
-    (status.and_then(|s| s.code()), text, err)
 }
 
 /// Two disks: vda an ext4 image given read-only, vdb a writable one. The
@@ -181,6 +102,7 @@ poweroff
             &rw_arg,
         ],
         Some(script.as_bytes().to_vec()),
+        LIMIT,
     );
     let all = format!("stdout:\n{out}\nstderr:\n{err}");
     assert_eq!(code, Some(0), "guest did not power off cleanly:\n{all}");
@@ -312,6 +234,7 @@ poweroff
             &disk,
         ],
         Some(script.as_bytes().to_vec()),
+        LIMIT,
     );
     let all = format!("stdout:\n{out}\nstderr:\n{err}");
     assert_eq!(code, Some(0), "guest did not power off cleanly:\n{all}");

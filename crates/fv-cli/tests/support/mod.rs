@@ -1,7 +1,20 @@
-//! Helpers shared by the CLI tests that run bare-metal guest programs.
+//! Helpers shared by the CLI tests: building bare-metal guest programs,
+//! making sure the default guest is there, and running `fv` with a timeout.
+//! (Each test binary uses a different subset.)
+#![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The `fv` binary under test, with warnings-only logging.
+pub fn fv() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fv"));
+    c.env("FV_LOG", "warn");
+    c
+}
 
 /// Assembles `src` (RISC-V assembly) and links it at 0x8000_0000 into
 /// `dir/name.elf`; None (after a SKIP line) without the cross binutils.
@@ -44,4 +57,83 @@ pub fn build_elf(dir: &Path, name: &str, src: &str) -> Option<PathBuf> {
         .unwrap();
     assert!(st.success(), "linking {name}");
     Some(elf)
+}
+
+/// Makes sure the default guest is cached; false (after printing SKIP) if
+/// it cannot be fetched.
+pub fn guest_available(test: &str) -> bool {
+    let out = fv()
+        .args(["guest", "fetch"])
+        .output()
+        .expect("run fv guest fetch");
+    if out.status.success() {
+        return true;
+    }
+    eprintln!(
+        "SKIP {test}: the default guest is not available: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    false
+}
+
+/// Runs `fv` with `args`, feeding `input` to the console, with a timeout;
+/// returns (exit code, stdout, stderr).
+pub fn run_with_timeout(
+    args: &[&str],
+    input: Option<Vec<u8>>,
+    limit: Duration,
+) -> (Option<i32>, String, String) {
+    let mut child = fv()
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fv");
+    if let Some(data) = input {
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+    }
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stdout.read_to_end(&mut s);
+        let _ = tx.send(s);
+    });
+    let (etx, erx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stderr.read_to_end(&mut s);
+        let _ = etx.send(s);
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break Some(st);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+    let err = erx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let err = String::from_utf8_lossy(&err).into_owned();
+    if status.is_none() {
+        panic!("fv did not finish within {limit:?}\nstdout:\n{text}\nstderr:\n{err}");
+    }
+    (status.and_then(|s| s.code()), text, err)
 }
