@@ -33,6 +33,17 @@ pub enum ImageFormat {
     Qcow2,
 }
 
+impl ImageFormat {
+    /// The format named `name` (`raw`, `qcow2`: the names `Display` prints).
+    pub fn from_name(name: &str) -> Option<ImageFormat> {
+        match name {
+            "raw" => Some(ImageFormat::Raw),
+            "qcow2" => Some(ImageFormat::Qcow2),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for ImageFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

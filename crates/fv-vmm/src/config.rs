@@ -65,25 +65,8 @@ pub enum ConsoleConfig {
     Buffer(ConsoleBuffer),
 }
 
-/// How a disk image is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum DiskFormat {
-    /// The guest's sectors byte for byte.
-    Raw,
-    /// QEMU copy-on-write image, optionally over backing images.
-    Qcow2,
-}
-
-impl DiskFormat {
-    /// The format named `name` (`raw`, `qcow2`), if known.
-    pub fn from_name(name: &str) -> Option<DiskFormat> {
-        match name {
-            "raw" => Some(DiskFormat::Raw),
-            "qcow2" => Some(DiskFormat::Qcow2),
-            _ => None,
-        }
-    }
-}
+/// How a disk image is stored (the block layer's own type).
+pub use fv_virtio::ImageFormat as DiskFormat;
 
 /// A virtio-blk disk.
 #[derive(Debug, Clone, PartialEq, Eq)]

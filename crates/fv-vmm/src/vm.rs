@@ -9,9 +9,7 @@ use fv_machine::{CpuIrq, ExitReason, GuestClock, GuestRam, MmioBus, VmControl};
 use fv_riscv::{hsm, BootMode, Hart, HartShared, IsaConfig, Platform};
 use fv_virtio::{MmioTransport, VirtioDevice};
 
-use crate::config::{
-    BiosMode, DiskFormat, RebootAction, VmConfig, MAX_CPUS, MAX_DISKS, MAX_MEM, MIN_MEM,
-};
+use crate::config::{BiosMode, RebootAction, VmConfig, MAX_CPUS, MAX_DISKS, MAX_MEM, MIN_MEM};
 use crate::console::HostConsole;
 use crate::fdt::{self, FdtParams};
 use crate::loader;
@@ -61,14 +59,10 @@ type SlotDevice = (usize, Box<dyn VirtioDevice>);
 fn virtio_devices(cfg: &VmConfig) -> Result<Vec<SlotDevice>, VmmError> {
     let mut devs: Vec<SlotDevice> = Vec::new();
     for (i, d) in cfg.disks.iter().enumerate() {
-        let format = d.format.map(|f| match f {
-            DiskFormat::Raw => fv_virtio::ImageFormat::Raw,
-            DiskFormat::Qcow2 => fv_virtio::ImageFormat::Qcow2,
-        });
         let blk = fv_virtio::Block::open(
             &fv_virtio::BlockConfig {
                 path: d.path.clone(),
-                format,
+                format: d.format,
                 read_only: d.read_only,
                 serial: fv_virtio::block::default_serial(&d.path),
             },
