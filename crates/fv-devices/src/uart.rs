@@ -20,7 +20,7 @@ use crate::mmio;
 use crate::timer::DeadlineTimer;
 
 /// Host input bytes held while the receive FIFO is full; input beyond this
-/// is dropped (and logged).
+/// is refused (the caller keeps it and retries, or drops it).
 pub const INPUT_BACKLOG: usize = 64 * 1024;
 /// Depth of the 16550A receive FIFO.
 const RX_FIFO_LEN: usize = 16;
@@ -146,7 +146,9 @@ impl Uart {
 
     /// Delivers host input (a console thread calls this). Bytes wait in a
     /// backlog of [`INPUT_BACKLOG`] bytes until the guest drains the FIFO;
-    /// what does not fit is dropped. Returns how many bytes were accepted.
+    /// what does not fit is refused, and the caller decides whether to retry
+    /// (the VMM's console does, as flow control) or drop it. Returns how
+    /// many bytes were accepted.
     pub fn push_input(&self, bytes: &[u8]) -> usize {
         let mut st = self.inner.lock();
         let room = INPUT_BACKLOG.saturating_sub(st.backlog.len());
@@ -155,10 +157,10 @@ impl Uart {
         if accepted < bytes.len() {
             let lost = (bytes.len() - accepted) as u64;
             st.dropped += lost;
-            tracing::warn!(
-                lost,
-                total_dropped = st.dropped,
-                "UART input backlog full ({INPUT_BACKLOG} bytes): dropping host input"
+            tracing::debug!(
+                refused = lost,
+                total_refused = st.dropped,
+                "UART input backlog full ({INPUT_BACKLOG} bytes): input refused"
             );
         }
         let now = Instant::now();
@@ -167,7 +169,7 @@ impl Uart {
         accepted
     }
 
-    /// Host input bytes dropped so far because the backlog was full.
+    /// Host input bytes refused so far because the backlog was full.
     pub fn dropped_input(&self) -> u64 {
         self.inner.lock().dropped
     }
