@@ -1,6 +1,9 @@
 //! The transport-agnostic device model: what every virtio device provides.
 
+use std::os::fd::BorrowedFd;
+
 use crate::chain::{Chain, ChainError};
+use crate::worker::Queues;
 use crate::GuestMemory;
 
 /// A device failure that leaves it needing a reset (virtio 1.2, 2.1.2).
@@ -49,16 +52,56 @@ pub trait VirtioDevice: Send {
     fn activate(&mut self, acked_features: u64) -> Result<Box<dyn QueueHandler>, DeviceError>;
 }
 
-/// Serves requests of an active device, one validated descriptor chain at a
-/// time, on the device's worker thread.
+/// Serves an active device's queues on its worker thread.
+///
+/// Request/response devices (block, rng) implement only [`handle`]: the
+/// default [`queue_notify`] serves every available chain with it. Devices
+/// with host-side input (net, console) also name a host file descriptor
+/// ([`host_fd`]); the worker waits on it while [`wants_host_event`] says so
+/// and calls [`host_event`] when it is readable or hung up. A device must
+/// stop wanting events it cannot make progress on (no receive buffers, input
+/// at end of file), or the worker would spin.
+///
+/// [`handle`]: QueueHandler::handle
+/// [`queue_notify`]: QueueHandler::queue_notify
+/// [`host_fd`]: QueueHandler::host_fd
+/// [`wants_host_event`]: QueueHandler::wants_host_event
+/// [`host_event`]: QueueHandler::host_event
 pub trait QueueHandler: Send {
     /// Handles `chain`, taken from queue `queue`; returns how many bytes the
     /// device wrote into the chain's device-writable buffers (the used
     /// element's `len`). Errors put the device in DEVICE_NEEDS_RESET.
     fn handle(
         &mut self,
-        queue: usize,
-        mem: &GuestMemory,
-        chain: &Chain,
-    ) -> Result<u32, DeviceError>;
+        _queue: usize,
+        _mem: &GuestMemory,
+        _chain: &Chain,
+    ) -> Result<u32, DeviceError> {
+        Err(DeviceError::Request(
+            "the device serves this queue on its own",
+        ))
+    }
+
+    /// The driver notified `queue`. By default every available chain is
+    /// served with [`handle`](QueueHandler::handle).
+    fn queue_notify(&mut self, queue: usize, queues: &mut Queues<'_>) -> Result<(), DeviceError> {
+        queues.serve_all(queue, |mem, chain| self.handle(queue, mem, chain))
+    }
+
+    /// A host file descriptor whose readability is an event for the device
+    /// (a TAP device, console input).
+    fn host_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    /// Whether the worker should wait on [`host_fd`](QueueHandler::host_fd)
+    /// now.
+    fn wants_host_event(&self) -> bool {
+        true
+    }
+
+    /// [`host_fd`](QueueHandler::host_fd) is readable or hung up.
+    fn host_event(&mut self, _queues: &mut Queues<'_>) -> Result<(), DeviceError> {
+        Ok(())
+    }
 }

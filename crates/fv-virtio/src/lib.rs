@@ -32,6 +32,7 @@ pub use device::{DeviceError, QueueHandler, VirtioDevice};
 pub use interrupt::Interrupt;
 pub use mmio::MmioTransport;
 pub use rng::Rng;
+pub use worker::Queues;
 
 /// Guest memory as every device sees it (vm-memory, dirty-tracked).
 pub use fv_machine::memory::GuestMemory;
