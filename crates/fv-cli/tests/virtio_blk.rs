@@ -365,3 +365,57 @@ fn bad_disk_arguments_exit_2_naming_the_value() {
         assert!(err.contains("--disk"), "{disks:?}: {err}");
     }
 }
+
+/// A disk image another VM (or qemu) is writing is refused with status 2
+/// and a message naming it, as is the same image given twice.
+#[test]
+fn disk_in_use_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kernel = dir.path().join("kernel");
+    std::fs::write(&kernel, vec![0u8; 4096]).expect("write kernel");
+    let img = dir.path().join("busy.img");
+    std::fs::write(&img, vec![0u8; 1 << 20]).expect("write image");
+    let run = |disks: &[&std::path::Path]| {
+        let mut cmd = fv();
+        cmd.arg("run").arg("--kernel").arg(&kernel);
+        for d in disks {
+            cmd.arg("--disk").arg(d);
+        }
+        cmd.output().expect("run fv")
+    };
+    let out = run(&[&img, &img]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "same image twice: {err}");
+    assert!(err.contains("busy.img") && err.contains("in use"), "{err}");
+
+    let Ok(mut holder) = std::process::Command::new("qemu-io")
+        .args(["-f", "raw"])
+        .arg(&img)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    else {
+        eprintln!("SKIP disk_in_use_is_refused_naming_the_file (qemu part): qemu-io not installed");
+        return;
+    };
+    // qemu-io takes its locks right after it starts; wait until they show.
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&img).expect("stat"));
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .contains(&format!(":{ino} "))
+    {
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "qemu-io never locked the image"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = run(&[&img]);
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "image qemu-io writes: {err}");
+    assert!(err.contains("busy.img") && err.contains("in use"), "{err}");
+}

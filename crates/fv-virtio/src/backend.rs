@@ -13,11 +13,14 @@ use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use imago::format::gate::ImplicitOpenGate;
 use imago::qcow2::Qcow2;
 use imago::{FormatAccess, FormatDriverBuilder, Storage, StorageOpenOptions};
 use nix::fcntl::{fallocate, FallocateFlags};
+
+use crate::lock::{ImageLock, LockError};
 
 /// The first four bytes of every qcow image (`QFI\xfb`).
 pub const QCOW_MAGIC: [u8; 4] = *b"QFI\xfb";
@@ -72,6 +75,10 @@ pub enum BackendError {
         /// What was found.
         what: String,
     },
+    /// Another process uses the image (or a backing image) in a way that
+    /// conflicts with this disk.
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// imago refused the qcow2 image or one of its backing images.
     #[error("disk image {path}: not a usable qcow2 image: {source}")]
     Qcow2 {
@@ -161,6 +168,7 @@ pub struct RawBackend {
     file: File,
     read_only: bool,
     size: u64,
+    _lock: ImageLock,
 }
 
 impl RawBackend {
@@ -176,10 +184,12 @@ impl RawBackend {
             .open(path)
             .map_err(err)?;
         let size = file.metadata().map_err(err)?.len();
+        let lock = ImageLock::acquire(path, !read_only)?;
         Ok(RawBackend {
             file,
             read_only,
             size,
+            _lock: lock,
         })
     }
 
@@ -252,8 +262,13 @@ impl BlockBackend for RawBackend {
 /// resolved relative to the image), but only read-only: an implicitly
 /// referenced file that asks for write access (a qcow2 external data file)
 /// is refused, so nothing but the top image is ever opened writable.
-#[derive(Debug, Default, Clone, Copy)]
-struct ReadOnlyChainGate;
+///
+/// It also locks every backing image it opens (read-only, forbidding
+/// writers: a base must not change under its clones) and keeps the locks.
+#[derive(Debug, Default, Clone)]
+struct ReadOnlyChainGate {
+    locks: Arc<Mutex<Vec<ImageLock>>>,
+}
 
 impl ImplicitOpenGate<imago::file::File> for ReadOnlyChainGate {
     fn open_format<F: FormatDriverBuilder<imago::file::File>>(
@@ -266,7 +281,7 @@ impl ImplicitOpenGate<imago::file::File> for ReadOnlyChainGate {
                 "refusing to open an implicitly referenced image writable",
             ));
         }
-        let driver = builder.open(ReadOnlyChainGate)?;
+        let driver = builder.open(self.clone())?;
         Ok(FormatAccess::new(driver))
     }
 
@@ -281,6 +296,13 @@ impl ImplicitOpenGate<imago::file::File> for ReadOnlyChainGate {
             ));
         }
         tracing::debug!(file = ?opts.get_filename(), "opening backing file read-only");
+        if let Some(name) = opts.get_filename() {
+            let lock = ImageLock::acquire(name, false).map_err(io::Error::other)?;
+            self.locks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(lock);
+        }
         imago::file::File::open(opts)
     }
 }
@@ -345,6 +367,8 @@ fn check_writable_qcow2(path: &Path) -> io::Result<()> {
 pub struct Qcow2Backend {
     image: FormatAccess<imago::file::File>,
     read_only: bool,
+    /// The top image's lock, then the backing images'.
+    _locks: Vec<ImageLock>,
 }
 
 impl fmt::Debug for Qcow2Backend {
@@ -371,16 +395,21 @@ impl Qcow2Backend {
             path: path.to_path_buf(),
             source,
         })?;
+        let top_lock = ImageLock::acquire(path, !read_only)?;
         if !read_only {
             check_writable_qcow2(path).map_err(err)?;
         }
+        let gate = ReadOnlyChainGate::default();
         let qcow2 = Qcow2::<imago::file::File>::builder(file)
             .write(!read_only)
-            .open(ReadOnlyChainGate)
+            .open(gate.clone())
             .map_err(err)?;
+        let mut locks = vec![top_lock];
+        locks.append(&mut gate.locks.lock().unwrap_or_else(|p| p.into_inner()));
         Ok(Qcow2Backend {
             image: FormatAccess::new(qcow2),
             read_only,
+            _locks: locks,
         })
     }
 }

@@ -21,6 +21,7 @@ pub mod block;
 pub mod chain;
 pub mod device;
 pub mod interrupt;
+pub mod lock;
 pub mod mmio;
 pub mod rng;
 mod worker;

@@ -447,3 +447,59 @@ fn corrupt_truncated_and_unknown_images_are_refused() {
     assert!(matches!(err, BlockError::Backend(_)));
     assert!(err.to_string().contains("stub.qcow2"), "{err}");
 }
+
+/// A linked clone locks its base: two clones may share it, but nothing may
+/// open it for writing (neither fv nor qemu-io) while a clone is open, and
+/// the clone itself can be opened writable only once.
+#[test]
+fn clones_share_a_locked_base_that_nobody_may_write() {
+    let test = "clones_share_a_locked_base_that_nobody_may_write";
+    let Some(qi) = qemu_img(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _) = make_base(&qi, dir.path());
+    let clone = |name: &str| {
+        let p = dir.path().join(name);
+        must(
+            &qi,
+            &[
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-b",
+                "base.qcow2",
+                "-F",
+                "qcow2",
+                s(&p),
+            ],
+        );
+        p
+    };
+    let (vm1, vm2) = (clone("vm1.qcow2"), clone("vm2.qcow2"));
+    let b1 = backend::open(&vm1, None, false).unwrap();
+    let b2 = backend::open(&vm2, None, false).expect("a second clone shares the base");
+    assert!(
+        backend::open(&base, None, true).is_ok(),
+        "a read-only user shares it too"
+    );
+    let e = backend::open(&base, None, false).unwrap_err();
+    assert!(matches!(e, BackendError::Locked(_)), "{e}");
+    assert!(e.to_string().contains(s(&base)), "{e}");
+    let e = backend::open(&vm1, None, false).unwrap_err();
+    assert!(
+        matches!(e, BackendError::Locked(_)),
+        "second writer of vm1: {e}"
+    );
+    let out = Command::new("qemu-io")
+        .args(["-f", "qcow2", "-c", "write 0 512", s(&base)])
+        .output();
+    if let Ok(out) = out {
+        assert!(
+            !out.status.success(),
+            "qemu-io wrote the base of open clones"
+        );
+    }
+    drop((b1, b2));
+    // Released when the clones close (retried: see acquire_after_release).
+    drop(crate::lock::tests::acquire_after_release(&base, true));
+}
