@@ -13,7 +13,7 @@ use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use imago::format::gate::ImplicitOpenGate;
 use imago::qcow2::Qcow2;
@@ -365,7 +365,10 @@ fn check_writable_qcow2(path: &Path) -> io::Result<()> {
 
 /// A qcow2 image through imago.
 pub struct Qcow2Backend {
-    image: FormatAccess<imago::file::File>,
+    /// Requests share the image; discard needs it alone (it may drop
+    /// mappings other requests hold), hence the lock. One worker thread
+    /// serves a disk, so it is never contended in practice.
+    image: RwLock<FormatAccess<imago::file::File>>,
     read_only: bool,
     /// The top image's lock, then the backing images'.
     _locks: Vec<ImageLock>,
@@ -374,7 +377,7 @@ pub struct Qcow2Backend {
 impl fmt::Debug for Qcow2Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Qcow2Backend")
-            .field("size", &self.image.size())
+            .field("size", &self.image().size())
             .field("read_only", &self.read_only)
             .finish()
     }
@@ -407,40 +410,56 @@ impl Qcow2Backend {
         let mut locks = vec![top_lock];
         locks.append(&mut gate.locks.lock().unwrap_or_else(|p| p.into_inner()));
         Ok(Qcow2Backend {
-            image: FormatAccess::new(qcow2),
+            image: RwLock::new(FormatAccess::new(qcow2)),
             read_only,
             _locks: locks,
         })
     }
 }
 
+impl Qcow2Backend {
+    fn image(&self) -> std::sync::RwLockReadGuard<'_, FormatAccess<imago::file::File>> {
+        // A panic while holding the lock cannot leave imago's state half
+        // updated in a way a later request could not handle: take it anyway.
+        self.image.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl BlockBackend for Qcow2Backend {
     fn size(&self) -> u64 {
-        self.image.size()
+        self.image().size()
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.image.read(buf, offset)
+        self.image().read(buf, offset)
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.image.write(buf, offset)
+        self.image().write(buf, offset)
     }
     fn flush(&self) -> io::Result<()> {
         if self.read_only {
             return Ok(());
         }
         // Metadata caches to the file, then the file to the disk.
-        self.image.flush()?;
-        self.image.sync()
+        let image = self.image();
+        image.flush()?;
+        image.sync()
     }
     fn write_zeroes(&self, offset: u64, len: u64, _unmap: bool) -> io::Result<()> {
         // Zero clusters (qcow2 v3) or written zeroes; never exposes the
         // backing image's data.
-        self.image.write_zeroes(offset, len)
+        self.image().write_zeroes(offset, len)
     }
-    fn discard(&self, _offset: u64, _len: u64) -> io::Result<()> {
-        // A hint the device may ignore. imago's discard needs exclusive
-        // access to the image (`&mut FormatAccess`); not worth a lock on
-        // every request in this first cut.
+    fn discard(&self, offset: u64, len: u64) -> io::Result<()> {
+        if self.read_only || len == 0 {
+            return Ok(());
+        }
+        // Frees the overlay's clusters; the range may then read as zeroes
+        // or as the backing image's data, which virtio allows (1.2,
+        // 5.2.6.2). A hint: failures are logged, not reported.
+        let mut image = self.image.write().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = image.discard_to_any(offset, len) {
+            tracing::debug!("qcow2 discard failed ({e}); ignored");
+        }
         Ok(())
     }
 }

@@ -503,3 +503,67 @@ fn clones_share_a_locked_base_that_nobody_may_write() {
     // Released when the clones close (retried: see acquire_after_release).
     drop(crate::lock::tests::acquire_after_release(&base, true));
 }
+
+/// Discard on a qcow2 overlay frees the overlay's clusters: the range is no
+/// longer allocated data in the top image (`qemu-img map`), reads back as
+/// the base's bytes (zeroes here), and the image stays consistent.
+#[test]
+fn qcow2_discard_frees_overlay_clusters() {
+    let test = "qcow2_discard_frees_overlay_clusters";
+    let Some(qi) = qemu_img(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (_base, _) = make_base(&qi, dir.path());
+    let vm1 = dir.path().join("vm1.qcow2");
+    must(
+        &qi,
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "base.qcow2",
+            "-F",
+            "qcow2",
+            s(&vm1),
+        ],
+    );
+    let top_data_at = |off: u64| -> bool {
+        let out = must(&qi, &["map", "-U", "-f", "qcow2", "--output=json", s(&vm1)]);
+        // One JSON object per line: {"start": .., "length": .., "depth": .., "data": ..}
+        out.lines().any(|l| {
+            let num = |k: &str| {
+                l.split(&format!("\"{k}\": "))
+                    .nth(1)
+                    .and_then(|r| r.split([',', '}']).next())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            };
+            let (Some(start), Some(len), Some(depth)) = (num("start"), num("length"), num("depth"))
+            else {
+                return false;
+            };
+            start <= off && off < start + len && depth == 0 && l.contains("\"data\": true")
+        })
+    };
+    let b = backend::open(&vm1, None, false).unwrap();
+    b.write_at(&pattern(256 << 10, 3), 2 * MIB).unwrap();
+    b.flush().unwrap();
+    assert!(
+        top_data_at(2 * MIB + 4096),
+        "written range is allocated in the overlay"
+    );
+    b.discard(2 * MIB, 256 << 10).unwrap();
+    b.flush().unwrap();
+    let mut got = vec![1u8; 256 << 10];
+    b.read_at(&mut got, 2 * MIB).unwrap();
+    assert!(
+        got.iter().all(|&x| x == 0),
+        "discarded range reads as the base (zeroes)"
+    );
+    drop(b);
+    assert!(
+        !top_data_at(2 * MIB + 4096),
+        "discarded clusters still allocated"
+    );
+    must(&qi, &["check", "-q", s(&vm1)]);
+}
