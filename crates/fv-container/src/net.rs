@@ -3,7 +3,14 @@
 //! `eth0` inside the container's network namespace with an address from a
 //! small file-based allocator and a default route via the bridge.
 //!
-//! The steps are `ip`/`nsenter` command lines built by pure functions
+//! Traffic from the bridge's subnet to anywhere else is masqueraded behind
+//! the host's address (an nftables table `ip ferrovisor` with one
+//! postrouting rule, recreated atomically at every setup) and IPv4
+//! forwarding is switched on, as Docker and podman do. Without `nft` the
+//! containers still reach the host and each other, with a warning. Both stay
+//! after the last container goes, like the bridge.
+//!
+//! The steps are `ip`/`nsenter`/`nft` command lines built by pure functions
 //! (unit-tested) and run through [`Runner`]. The veth pair disappears with
 //! the container's network namespace; [`teardown`] also deletes the host
 //! end and frees the address.
@@ -18,6 +25,8 @@ pub const BRIDGE: &str = "fv0";
 /// The bridge's address; containers get .2 to .254 of its /24.
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 pub const PREFIX: u8 = 24;
+/// The nftables table fv owns (family `ip`).
+pub const NAT_TABLE: &str = "ferrovisor";
 
 /// Bridge networking failed; names the command or file.
 #[derive(Debug, thiserror::Error)]
@@ -158,10 +167,28 @@ pub fn veth_commands(name: &str, pid: i32, ip: Ipv4Addr) -> Vec<Vec<String>> {
     ]
 }
 
+/// (Re)creates fv's nftables table in one atomic `nft` transaction: the
+/// bridge subnet masqueraded when it leaves through any other interface.
+pub fn nat_command() -> Vec<String> {
+    let [a, b, c, _] = GATEWAY.octets();
+    let subnet = format!("{a}.{b}.{c}.0/{PREFIX}");
+    let t = NAT_TABLE;
+    vec![
+        "nft".to_string(),
+        format!(
+            "add table ip {t}; flush table ip {t}; \
+             add chain ip {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}; \
+             add rule ip {t} postrouting ip saddr {subnet} oifname != \"{BRIDGE}\" masquerade"
+        ),
+    ]
+}
+
 /// Runs command lines.
 pub trait Runner {
     fn run(&self, argv: &[String]) -> Result<(), NetError>;
     fn link_exists(&self, name: &str) -> bool;
+    /// Switches IPv4 forwarding on (host-wide) if it is off.
+    fn enable_forwarding(&self) -> Result<(), NetError>;
 }
 
 /// The real one: `std::process::Command`.
@@ -193,6 +220,18 @@ impl Runner for CommandRunner {
     fn link_exists(&self, name: &str) -> bool {
         Path::new("/sys/class/net").join(name).exists()
     }
+
+    fn enable_forwarding(&self) -> Result<(), NetError> {
+        let path = Path::new("/proc/sys/net/ipv4/ip_forward");
+        let io = |source| NetError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if std::fs::read_to_string(path).map_err(io)?.trim() == "1" {
+            return Ok(());
+        }
+        std::fs::write(path, "1").map_err(io)
+    }
 }
 
 /// Gives container `name` (init `pid`, in its own network namespace) an
@@ -213,6 +252,13 @@ pub fn setup(
                 }
                 debug!("bridge: {e}");
             }
+        }
+        // Outside access is a convenience the bridge works without.
+        if let Err(e) = runner
+            .enable_forwarding()
+            .and_then(|()| runner.run(&nat_command()))
+        {
+            warn!("no NAT for {BRIDGE}: {e}; containers reach only the host and each other");
         }
         for cmd in veth_commands(name, pid, ip) {
             runner.run(&cmd)?;
@@ -273,6 +319,10 @@ mod tests {
         fn link_exists(&self, name: &str) -> bool {
             self.links.borrow().iter().any(|l| l == name)
         }
+        fn enable_forwarding(&self) -> Result<(), NetError> {
+            self.ran.borrow_mut().push("<ip_forward=1>".into());
+            Ok(())
+        }
     }
 
     #[test]
@@ -316,9 +366,37 @@ mod tests {
             ran.last().map(String::as_str),
             Some("nsenter --net=/proc/42/ns/net ip route add default via 10.77.0.1")
         );
+        let fwd = ran
+            .iter()
+            .position(|c| c == "<ip_forward=1>")
+            .expect("forwarding on");
+        let nat = ran.iter().position(|c| c.starts_with("nft ")).expect("nat");
+        assert!(fwd < nat && nat < ran.len() - 1, "{ran:?}");
+        assert!(
+            ran[nat].contains("ip saddr 10.77.0.0/24 oifname != \"fv0\" masquerade"),
+            "{}",
+            ran[nat]
+        );
+        assert!(ran[nat].contains("flush table ip ferrovisor"), "idempotent");
         f.ran.borrow_mut().clear();
         setup(&f, &a, "c2", 43).expect("second");
         assert!(!f.ran.borrow().iter().any(|c| c.contains("type bridge")));
+    }
+
+    #[test]
+    fn missing_nft_is_a_warning_not_a_failure() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let a = Allocator::new(d.path());
+        let f = Fake {
+            fail_on: Some("nft "),
+            ..Default::default()
+        };
+        setup(&f, &a, "c1", 42).expect("bridge works without NAT");
+        assert!(f
+            .ran
+            .borrow()
+            .iter()
+            .any(|c| c.contains("route add default")));
     }
 
     #[test]
