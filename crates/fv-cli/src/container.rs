@@ -454,7 +454,7 @@ pub fn run_container(c: ContainerCommand) -> anyhow::Result<u8> {
                 "exitCode": r.and_then(|r| r.ferrovisor.exit_code),
                 "oomKilled": r.is_some_and(|r| r.ferrovisor.oom_killed),
                 "cgroupPath": r.and_then(|r| r.ferrovisor.cgroup_path.clone()),
-                "address": mgr.addresses.address_of(&l.meta.name),
+                "address": mgr.address_of(&l.meta.name),
                 "storage": mgr.dir(&l.meta.name),
             });
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());

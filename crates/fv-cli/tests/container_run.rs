@@ -565,9 +565,14 @@ fn bridge_network_addresses_route_and_cleanup() {
             .filter(|l| l.starts_with("fvh"))
             .all(|l| before.contains(l))
     });
-    let held = std::fs::read_dir(env.root.join("net"))
-        .map(|d| d.count())
-        .unwrap_or(0);
+    // The allocator is host-wide; entries name their owner's state root.
+    let ours = env.root.display().to_string();
+    let held = std::fs::read_dir("/run/ferrovisor/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|owner| owner.starts_with(&ours)))
+        .count();
     assert_eq!(held, 0, "addresses not released");
 }
 

@@ -346,7 +346,8 @@ pub struct Manager {
     pub rt: Runtime,
     pub images: ImageStore,
     pub storage: PathBuf,
-    /// Bridge addresses in use (next to the storage directory, in `net/`).
+    /// Bridge addresses in use. The bridge is one per host, so are its
+    /// addresses: every state root allocates from the same directory.
     pub addresses: crate::net::Allocator,
 }
 
@@ -399,12 +400,11 @@ impl Drop for StorageGuard {
 impl Manager {
     pub fn new(rt: Runtime, images: ImageStore, storage: impl Into<PathBuf>) -> Manager {
         let storage: PathBuf = storage.into();
-        let net = storage.parent().unwrap_or(&storage).join("net");
         Manager {
             rt,
             images,
             storage,
-            addresses: crate::net::Allocator::new(net),
+            addresses: crate::net::Allocator::new(crate::net::ADDRESS_DIR),
         }
     }
 
@@ -579,9 +579,12 @@ impl Manager {
         let rec = self.rt.create(&meta.name, &self.dir(&meta.name), opts)?;
         if meta.options.net == NetMode::Bridge {
             let pid = rec.pid.unwrap_or(0);
-            if let Err(e) =
-                crate::net::setup(&crate::net::CommandRunner, &self.addresses, &meta.name, pid)
-            {
+            if let Err(e) = crate::net::setup(
+                &crate::net::CommandRunner,
+                &self.addresses,
+                &self.net_owner(&meta.name),
+                pid,
+            ) {
                 let _ = self.rt.delete(&meta.name, true);
                 return Err(e.into());
             }
@@ -645,7 +648,7 @@ impl Manager {
                 Err(e) => return Err(e.into()),
             }
         }
-        crate::net::teardown(&crate::net::CommandRunner, &self.addresses, name);
+        self.unplug(name);
         let dir = self.dir(name);
         std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
         info!(name, "container removed");
@@ -717,9 +720,12 @@ impl Manager {
         };
         if meta.options.net == NetMode::Bridge {
             let pid = rec.pid.unwrap_or(0);
-            if let Err(e) =
-                crate::net::setup(&crate::net::CommandRunner, &self.addresses, &meta.name, pid)
-            {
+            if let Err(e) = crate::net::setup(
+                &crate::net::CommandRunner,
+                &self.addresses,
+                &self.net_owner(&meta.name),
+                pid,
+            ) {
                 let _ = self.rt.delete(&meta.name, true);
                 return Err(e.into());
             }
@@ -759,7 +765,23 @@ impl Manager {
 
     /// Frees the bridge address and veth of a container that has stopped.
     pub fn unplug(&self, name: &str) {
-        crate::net::teardown(&crate::net::CommandRunner, &self.addresses, name);
+        crate::net::teardown(
+            &crate::net::CommandRunner,
+            &self.addresses,
+            &self.net_owner(name),
+        );
+    }
+
+    /// Who holds a bridge address and veth pair: the container's name
+    /// qualified by this manager's storage, since every state root shares
+    /// the host's bridge and two roots may use the same names.
+    fn net_owner(&self, name: &str) -> String {
+        format!("{}#{name}", self.storage.display())
+    }
+
+    /// The bridge address of container `name`, if it has one.
+    pub fn address_of(&self, name: &str) -> Option<std::net::Ipv4Addr> {
+        self.addresses.address_of(&self.net_owner(name))
     }
 
     /// Records the exit code of a container that ended while nobody waited.

@@ -25,6 +25,9 @@ pub const BRIDGE: &str = "fv0";
 /// The bridge's address; containers get .2 to .254 of its /24.
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 pub const PREFIX: u8 = 24;
+/// Where the bridge's addresses are handed out: one per host, like the
+/// bridge, whatever state root a container lives under.
+pub const ADDRESS_DIR: &str = "/run/ferrovisor/net";
 /// The nftables table fv owns (family `ip`).
 pub const NAT_TABLE: &str = "ferrovisor";
 
