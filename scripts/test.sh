@@ -2,7 +2,9 @@
 # The whole test suite, as a newcomer and CI run it:
 #   1. installs the Debian packages the tests need (apt-get; sudo if not root),
 #   2. fetches and caches the default guest fixture (`fv guest fetch`),
-#   3. runs every test in the workspace.
+#   3. runs every test in the workspace,
+#   4. runs the fuzz targets for a bounded time (scripts/fuzz.sh; seconds per
+#      target from FV_FUZZ_SECONDS, default 60; 0 skips them).
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p fv-riscv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,13 +36,25 @@ fi
 cargo run --release -q -p fv-cli -- guest fetch
 
 # cargo prints one "test result" line per test binary (the last ones are
-# doc-test binaries with nothing in them); close with the suite's total.
+# doc-test binaries with nothing in them); the suite closes with their total.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
+
+# The fuzz targets (fuzz/, a workspace of its own): built and run from the
+# committed corpus; a crash or oracle violation fails the suite.
+FUZZ_SECONDS=${FV_FUZZ_SECONDS:-60}
+fuzz_rc=0
+if [ "$FUZZ_SECONDS" = 0 ]; then
+    echo "fuzz: skipped (FV_FUZZ_SECONDS=0)"
+else
+    scripts/fuzz.sh "$FUZZ_SECONDS" || fuzz_rc=$?
+    if [ "$fuzz_rc" != 0 ]; then echo "fuzz: FAILED (scripts/fuzz.sh exit $fuzz_rc)"; fi
+fi
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
-exit "$rc"
+[ "$rc" = 0 ] || exit "$rc"
+exit "$fuzz_rc"
