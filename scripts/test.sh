@@ -15,9 +15,11 @@ cd "$(dirname "$0")/.."
 # (mke2fs -d) builds the disk images the virtio-blk guest tests mount;
 # qemu-utils (qemu-img) makes and checks the qcow2 images of the block tests;
 # nftables (nft) gives bridge containers NAT, which a container test checks;
+# debootstrap builds the Debian rootfs a container test runs (cached after the
+# first run);
 # debian-archive-keyring and ca-certificates let the guest fetch verify the
 # archive and reach an https mirror.
-PKGS=(build-essential binutils-riscv64-linux-gnu busybox-static cpio xz-utils iproute2 e2fsprogs qemu-utils nftables
+PKGS=(build-essential binutils-riscv64-linux-gnu busybox-static cpio xz-utils iproute2 e2fsprogs qemu-utils nftables debootstrap
       debian-archive-keyring ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do
