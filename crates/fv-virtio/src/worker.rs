@@ -116,11 +116,15 @@ impl Serve {
                     return;
                 }
             };
-            if mb.stop.load(Ordering::Acquire) {
-                return;
-            }
+            // Drain the eventfd before looking at the mailbox: a stop or
+            // notify posted after this read writes it again, so the next
+            // poll wakes. (Reading it after the checks could swallow a stop
+            // and leave Drop joining a worker asleep in poll.)
             if wake_ready {
                 let _ = mb.wake.read();
+            }
+            if mb.stop.load(Ordering::Acquire) {
+                return;
             }
             let notified = mb.notified.swap(0, Ordering::AcqRel);
             if self.interrupt.needs_reset() {
