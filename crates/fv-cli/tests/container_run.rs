@@ -102,7 +102,7 @@ fn run_exit_status_env_volumes_and_rm() {
     let name = env.id("envvol");
     let script = "echo A=$A; echo H=$(hostname); cat /data/in; echo; \
                   echo out > /data/out; touch /ro/x 2>/dev/null && echo RO-WRITABLE; \
-                  echo upper > /root/f; exit 0";
+                  echo upper > /root/f; grep ^Seccomp: /proc/self/status; exit 0";
     let out = env.fv(&[
         "container",
         "run",
@@ -128,6 +128,8 @@ fn run_exit_status_env_volumes_and_rm() {
     assert!(out.stdout.contains("H=box1\n"), "{out}");
     assert!(out.stdout.contains("from-host"), "{out}");
     assert!(!out.stdout.contains("RO-WRITABLE"), "{out}");
+    // `fv container run` keeps the default filter.
+    assert!(out.stdout.contains("Seccomp:\t2\n"), "{out}");
     assert_eq!(
         std::fs::read_to_string(vol.join("out")).expect("written through the volume"),
         "out\n"

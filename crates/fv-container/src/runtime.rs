@@ -80,7 +80,7 @@ impl ContainerError {
 pub struct CreateOptions {
     /// Image layers to mount as the rootfs inside the mount namespace.
     pub overlay: Option<Overlay>,
-    /// Install the default seccomp filter even if the spec has none.
+    /// Install the default seccomp filter if the spec has no profile.
     pub default_seccomp: bool,
     /// stdin, stdout, stderr for the container (default: ours).
     pub stdio: Option<[RawFd; 3]>,
@@ -181,15 +181,21 @@ impl Runtime {
         let bundle = Bundle::load(bundle_dir)?;
         let cfg = InitConfig::from_bundle(&bundle, opts.overlay.clone())?;
         let spec = &bundle.spec;
-        let filter = if opts.default_seccomp
-            || spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some())
-        {
-            if !opts.default_seccomp {
-                warn!("linux.seccomp: the profile is not interpreted yet; installing the default filter");
-            }
-            Some(seccomp::default_filter()?)
-        } else {
-            None
+        // As runc: the spec's profile if it has one, else no filter unless
+        // the caller (`fv container`) wants the default one.
+        let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(profile) => Some(seccomp::profile_filter(profile).map_err(|e| match e {
+                SeccompError::Profile { field, message } => {
+                    ContainerError::Spec(SpecError::Invalid {
+                        path: bundle.dir.join("config.json"),
+                        field,
+                        message,
+                    })
+                }
+                other => other.into(),
+            })?),
+            None if opts.default_seccomp => Some(seccomp::default_filter()?),
+            None => None,
         };
         let dir = self.store.claim(id)?;
         let mut guard = Cleanup {
