@@ -350,3 +350,74 @@ fn bad_seccomp_profile_exits_2_and_leaves_nothing() {
         env.assert_gone(&id);
     }
 }
+
+/// Lets ids other than root walk into the test's scratch dir (a tempdir is
+/// 0700), as a user-namespaced container's root must reach its bundle.
+fn open_scratch_dir(env: &Env) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod scratch dir");
+}
+
+/// `chown -R -h id:id` (in-process: no fork while busybox copies are open).
+fn chown_tree(path: &std::path::Path, id: u32) {
+    std::os::unix::fs::lchown(path, Some(id), Some(id)).expect("lchown");
+    if path.is_dir() && !path.is_symlink() {
+        for e in std::fs::read_dir(path).expect("read_dir") {
+            chown_tree(&e.expect("dir entry").path(), id);
+        }
+    }
+}
+
+#[test]
+fn user_namespace_maps_root_to_host_uid() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(env) = Env::new("userns") else {
+        return;
+    };
+    open_scratch_dir(&env);
+    let shared = env.dir.path().join("shared");
+    std::fs::create_dir(&shared).expect("mkdir shared");
+    std::os::unix::fs::chown(&shared, Some(100_000), Some(100_000)).expect("chown shared");
+    let script = "echo uid=$(id -u) gid=$(id -g); cat /proc/self/uid_map /proc/self/gid_map; \
+                  touch /shared/made-inside; ls -ln /shared";
+    let src = shared.to_str().expect("utf-8").to_string();
+    let b = env.bundle(&["sh", "-c", script], |s| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["linux"]["uidMappings"] = map.clone();
+        s["linux"]["gidMappings"] = map;
+        s["mounts"].as_array_mut().expect("mounts").push(
+            json!({"destination": "/shared", "type": "bind", "source": src,
+                         "options": ["rbind", "rw"]}),
+        );
+    });
+    // The rootfs belongs to the container's root, as an image unpacked for
+    // this mapping would (so mount points can be made in it).
+    chown_tree(&b.0.join("rootfs"), 100_000);
+    let out = env.fv(&["oci", "run", "--bundle", b.as_str(), &env.id("a")]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("uid=0 gid=0\n"), "{out}");
+    let maps: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .take(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(maps, vec![vec!["0", "100000", "65536"]; 2], "{out}");
+    // Inside the file is root's, on the host uid 100000's.
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.ends_with("made-inside"))
+        .unwrap_or_else(|| panic!("no file listed: {out}"));
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!((f[2], f[3]), ("0", "0"), "{line}");
+    let meta = std::fs::metadata(shared.join("made-inside")).expect("file made inside");
+    assert_eq!((meta.uid(), meta.gid()), (100_000, 100_000));
+    env.assert_gone(&env.id("a"));
+}
