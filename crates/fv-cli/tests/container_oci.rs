@@ -421,3 +421,82 @@ fn user_namespace_maps_root_to_host_uid() {
     assert_eq!((meta.uid(), meta.gid()), (100_000, 100_000));
     env.assert_gone(&env.id("a"));
 }
+
+/// Why this kernel refuses user namespaces to ordinary users, if it does.
+fn unprivileged_userns_refused() -> Option<String> {
+    let read = |p: &str| read_trim(std::path::Path::new(p));
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Some("kernel.unprivileged_userns_clone is 0".into());
+    }
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Some("user.max_user_namespaces is 0".into());
+    }
+    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        return Some("kernel.apparmor_restrict_unprivileged_userns is 1".into());
+    }
+    None
+}
+
+#[test]
+fn rootless_run_as_nobody() {
+    use std::os::unix::process::CommandExt;
+    let Some(env) = Env::new("rootless") else {
+        return;
+    };
+    if let Some(why) = unprivileged_userns_refused() {
+        eprintln!("SKIP: rootless containers: the kernel refuses user namespaces to users: {why}");
+        return;
+    }
+    open_scratch_dir(&env);
+    // nobody:nogroup, mapped to the container's root.
+    let (uid, gid) = (65534u32, 65534u32);
+    let state = env.dir.path().join("rootless-state");
+    std::fs::create_dir(&state).expect("mkdir state");
+    std::os::unix::fs::chown(&state, Some(uid), Some(gid)).expect("chown state");
+    let script = "echo uid=$(id -u); cat /proc/self/uid_map; hostname; \
+                  grep -c . /proc/self/cgroup >/dev/null && echo done";
+    let b = env.bundle(&["sh", "-c", script], |s| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(json!({"type": "user"}));
+        s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+        s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+        s["linux"]["resources"] = json!({"pids": {"limit": 10}});
+    });
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fv"));
+        cmd.args(args)
+            .env("FV_ROOT", &state)
+            .env("FV_LOG", "warn")
+            .uid(uid)
+            .gid(gid);
+        run_bounded(&mut cmd, TIMEOUT)
+    };
+    let id = env.id("a");
+    let out = as_nobody(&["oci", "run", "--bundle", b.as_str(), &id]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("uid=0\n"), "{out}");
+    let map: Vec<&str> = out
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(map, ["0", "65534", "1"], "{out}");
+    assert!(out.stdout.contains("container\ndone\n"), "{out}");
+    assert!(out.stderr.contains("rootless: no cgroup"), "{out}");
+    assert!(
+        !state.join("containers").join(&id).exists(),
+        "state left behind"
+    );
+    for dir in cgroup_dirs(&id) {
+        assert!(!dir.exists(), "cgroup {} made", dir.display());
+    }
+    // Without a user namespace an ordinary user is refused up front.
+    let b = env.bundle(&["true"], |_| {});
+    let out = as_nobody(&["oci", "run", "--bundle", b.as_str(), &env.id("b")]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("linux.namespaces"), "{out}");
+}

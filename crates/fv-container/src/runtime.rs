@@ -197,6 +197,15 @@ impl Runtime {
             None if opts.default_seccomp => Some(seccomp::default_filter()?),
             None => None,
         };
+        let rootless = !nix::unistd::geteuid().is_root();
+        if rootless && !cfg.ns.has_new(nix::sched::CloneFlags::CLONE_NEWUSER) {
+            return Err(SpecError::Invalid {
+                path: bundle.dir.join("config.json"),
+                field: "linux.namespaces".into(),
+                message: "running as an ordinary user (rootless) needs a user namespace".into(),
+            }
+            .into());
+        }
         let dir = self.store.claim(id)?;
         let mut guard = Cleanup {
             rt: self,
@@ -210,12 +219,24 @@ impl Runtime {
             .as_ref()
             .and_then(|l| l.cgroups_path().clone())
             .unwrap_or_else(|| PathBuf::from("ferrovisor").join(id));
-        let cgroup = Cgroup::new(CgroupLayout::detect()?, &cgroups_path)?;
-        guard.cgroup = Some(cgroup.clone());
-        cgroup.create(
-            &LinuxSyscall,
-            spec.linux().as_ref().and_then(|l| l.resources().as_ref()),
-        )?;
+        let cgroup = if rootless {
+            // An ordinary user may not make cgroups (without a delegated
+            // subtree, which we do not look for): no limits, as runc's
+            // rootless mode without systemd.
+            warn!(
+                id,
+                "rootless: no cgroup is made, linux.resources are not applied"
+            );
+            None
+        } else {
+            let cgroup = Cgroup::new(CgroupLayout::detect()?, &cgroups_path)?;
+            guard.cgroup = Some(cgroup.clone());
+            cgroup.create(
+                &LinuxSyscall,
+                spec.linux().as_ref().and_then(|l| l.resources().as_ref()),
+            )?;
+            Some(cgroup)
+        };
         let fifo = self.store.fifo(id);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .map_err(|e| SyscallError::new("mkfifo", fifo.display().to_string(), e))?;
@@ -233,7 +254,7 @@ impl Runtime {
                 .chain(opts.annotations)
                 .collect(),
             ferrovisor: RecordExtra {
-                cgroup_path: Some(cgroups_path),
+                cgroup_path: cgroup.as_ref().map(|_| cgroups_path),
                 created: now(),
                 ..Default::default()
             },
@@ -249,10 +270,19 @@ impl Runtime {
                         .map_err(|e| e.to_string())?;
                 }
                 if let Some(m) = &ns.gid_map {
+                    // user_namespaces(7): without CAP_SETGID an ordinary
+                    // user may map its own gid only once setgroups is denied.
+                    if rootless {
+                        sys.write_file(Path::new(&format!("/proc/{pid}/setgroups")), "deny")
+                            .map_err(|e| e.to_string())?;
+                    }
                     sys.write_file(Path::new(&format!("/proc/{pid}/gid_map")), m)
                         .map_err(|e| e.to_string())?;
                 }
-                cgroup.add_process(&sys, pid).map_err(|e| e.to_string())
+                match &cgroup {
+                    Some(cg) => cg.add_process(&sys, pid).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                }
             })
             .map_err(|source| ContainerError::Process {
                 id: id.into(),
