@@ -138,6 +138,9 @@ pub enum OciCommand {
         /// Write the container's pid to this file.
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        /// With process.terminal: send the pty master to this unix socket.
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// Start a created container's program.
@@ -166,6 +169,9 @@ pub enum OciCommand {
         /// Keep the container (stopped) instead of deleting it.
         #[arg(long)]
         keep: bool,
+        /// With process.terminal: send the pty master to this unix socket.
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// List containers.
@@ -535,9 +541,17 @@ pub fn run_oci(c: OciCommand) -> anyhow::Result<u8> {
         OciCommand::Create {
             bundle,
             pid_file,
+            console_socket,
             id,
         } => rt
-            .create(&id, &bundle, CreateOptions::default())
+            .create(
+                &id,
+                &bundle,
+                CreateOptions {
+                    console_socket,
+                    ..Default::default()
+                },
+            )
             .and_then(|rec| {
                 if let Some(f) = pid_file {
                     let pid = rec.pid.unwrap_or(0);
@@ -561,8 +575,20 @@ pub fn run_oci(c: OciCommand) -> anyhow::Result<u8> {
         }),
         OciCommand::Kill { id, signal, all } => rt.kill(&id, &signal, all).map(|_| 0),
         OciCommand::Delete { id, force } => rt.delete(&id, force).map(|_| 0),
-        OciCommand::Run { bundle, keep, id } => rt
-            .run(&id, &bundle, CreateOptions::default())
+        OciCommand::Run {
+            bundle,
+            keep,
+            console_socket,
+            id,
+        } => rt
+            .run(
+                &id,
+                &bundle,
+                CreateOptions {
+                    console_socket,
+                    ..Default::default()
+                },
+            )
             .and_then(|st| {
                 if st.oom_killed {
                     eprintln!("fv: container {id} was killed by the OOM killer (memory limit)");

@@ -500,3 +500,100 @@ fn rootless_run_as_nobody() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("linux.namespaces"), "{out}");
 }
+
+/// A `--console-socket` receiver: takes one connection and returns the fd
+/// that came with it (SCM_RIGHTS).
+fn receive_console(listener: std::os::unix::net::UnixListener) -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let (conn, _) = listener.accept().expect("accept console connection");
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg");
+    for c in msg.cmsgs().expect("cmsgs") {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel installed this fd for us; nothing else owns it.
+            return unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd came over the console socket");
+}
+
+#[test]
+fn console_socket_gets_the_pty_master() {
+    use std::io::{Read, Write};
+    let Some(env) = Env::new("cons") else { return };
+    let sock = env.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+    let receiver = std::thread::spawn(move || receive_console(listener));
+    let b = env.bundle(&["sh"], |s| s["process"]["terminal"] = json!(true));
+    let id = env.id("a");
+    let sock_arg = sock.to_str().expect("utf-8");
+    let out = env.fv(&[
+        "oci",
+        "create",
+        "--console-socket",
+        sock_arg,
+        "--bundle",
+        b.as_str(),
+        &id,
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let master = std::fs::File::from(receiver.join().expect("receiver"));
+    let out = env.fv(&["oci", "start", &id]);
+    assert_eq!(out.code, 0, "{out}");
+    (&master)
+        .write_all(b"echo result=$((6*7)); tty; exit 3\n")
+        .expect("write to the pty");
+    // Read until the shell exits (EIO once the slave is closed).
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while let Ok(n) = (&master).read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    wait_until(|| reader.is_finished());
+    let text = reader.join().expect("reader");
+    assert!(text.contains("result=42"), "{text}");
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    wait_until(|| env.state(&id)["status"] == "stopped");
+    assert_eq!(env.fv(&["oci", "delete", &id]).code, 0);
+    env.assert_gone(&id);
+
+    // runc's rules: a terminal needs a socket, a socket needs a terminal,
+    // and the socket must be there; else exit 2 with nothing made.
+    let plain = env.bundle(&["true"], |_| {});
+    let cases = [
+        (b.as_str(), None, "process.terminal"),
+        (plain.as_str(), Some(sock_arg), "process.terminal"),
+        (
+            b.as_str(),
+            Some("/nonexistent/console.sock"),
+            "--console-socket",
+        ),
+    ];
+    for (i, (bundle, socket, named)) in cases.into_iter().enumerate() {
+        let id = env.id(&format!("bad{i}"));
+        let mut args = vec!["oci", "create", "--bundle", bundle];
+        if let Some(s) = socket {
+            args.extend(["--console-socket", s]);
+        }
+        args.push(&id);
+        let out = env.fv(&args);
+        assert_eq!(out.code, 2, "{named}: {out}");
+        assert!(out.stderr.contains(named), "{named}: {out}");
+        env.assert_gone(&id);
+    }
+}

@@ -48,6 +48,12 @@ pub enum ContainerError {
         action: &'static str,
         needed: &'static str,
     },
+    #[error("--console-socket {path}: {source}")]
+    ConsoleSocket {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("unknown signal {0:?}")]
     Signal(String),
     #[error("container {id}: {what}: {source}")]
@@ -71,6 +77,7 @@ impl ContainerError {
                 )
                 | ContainerError::WrongState { .. }
                 | ContainerError::Signal(_)
+                | ContainerError::ConsoleSocket { .. }
         )
     }
 }
@@ -89,6 +96,9 @@ pub struct CreateOptions {
     /// controlling terminal; [`Runtime::create_with_console`] returns the
     /// master.
     pub console: bool,
+    /// runc's `--console-socket`: for a `process.terminal` container, a
+    /// unix socket to which the pty master is sent (SCM_RIGHTS).
+    pub console_socket: Option<PathBuf>,
 }
 
 /// How a container ended.
@@ -197,6 +207,38 @@ impl Runtime {
             None if opts.default_seccomp => Some(seccomp::default_filter()?),
             None => None,
         };
+        let config = || bundle.dir.join("config.json");
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        // Connected before anything is made, so a bad path leaves nothing.
+        let console_sock = match (&opts.console_socket, terminal) {
+            (Some(p), true) => Some(std::os::unix::net::UnixStream::connect(p).map_err(
+                |source| ContainerError::ConsoleSocket {
+                    path: p.clone(),
+                    source,
+                },
+            )?),
+            (Some(_), false) => {
+                return Err(SpecError::Invalid {
+                    path: config(),
+                    field: "process.terminal".into(),
+                    message: "--console-socket is given but the process has no terminal".into(),
+                }
+                .into())
+            }
+            (None, true) if !opts.console => {
+                return Err(SpecError::Invalid {
+                    path: config(),
+                    field: "process.terminal".into(),
+                    message: "a terminal needs --console-socket to send its pty to".into(),
+                }
+                .into())
+            }
+            (None, _) => None,
+        };
         let rootless = !nix::unistd::geteuid().is_root();
         if rootless && !cfg.ns.has_new(nix::sched::CloneFlags::CLONE_NEWUSER) {
             return Err(SpecError::Invalid {
@@ -261,7 +303,7 @@ impl Runtime {
         };
         self.store.save(&rec)?;
         let ns = cfg.ns.clone();
-        let console = opts.console;
+        let console = opts.console || console_sock.is_some();
         let spawned =
             process::spawn_init(&cfg, &fifo, filter.as_ref(), opts.stdio, console, |pid| {
                 let sys = LinuxSyscall;
@@ -288,8 +330,25 @@ impl Runtime {
                 id: id.into(),
                 source,
             })?;
-        let (pid, master) = spawned;
+        let (pid, mut master) = spawned;
         guard.pid = Some(pid);
+        if let Some(sock) = &console_sock {
+            let Some(m) = master.take() else {
+                return Err(ContainerError::Io {
+                    id: id.into(),
+                    what: "console".into(),
+                    source: std::io::Error::other("init sent no pty"),
+                });
+            };
+            // The master is ours only until sent: the receiver owns it.
+            process::send_fd(sock, b"console", std::os::fd::AsFd::as_fd(&m)).map_err(|source| {
+                ContainerError::Io {
+                    id: id.into(),
+                    what: "send the pty master to --console-socket".into(),
+                    source,
+                }
+            })?;
+        }
         rec.status = Status::Created;
         rec.pid = Some(pid);
         rec.ferrovisor.pid_start_time = process::proc_stat(pid).map(|s| s.start_time).unwrap_or(0);
