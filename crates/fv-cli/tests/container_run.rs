@@ -651,3 +651,44 @@ fn signals_are_forwarded_and_limits_reach_the_cgroup() {
     assert_eq!(status.code(), Some(9), "SIGTERM reached the container");
     assert_removed(&env, &name);
 }
+
+#[test]
+fn logs_follow_prints_until_the_container_stops() {
+    let Some(env) = Env::new("logf") else { return };
+    image(&env, "bb");
+    let name = env.id("f");
+    let script = "echo one; sleep 2; echo two; sleep 1; echo three";
+    let out = env.fv(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "bb",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let started = std::time::Instant::now();
+    let out = env.fv(&["container", "logs", "-f", &name]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout, "one\ntwo\nthree\n", "{out}");
+    // It waited for the later lines rather than finding them written.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let ls = env.fv(&["container", "ls"]);
+    assert!(
+        ls.stdout
+            .lines()
+            .any(|l| l.starts_with(&name) && l.contains("stopped")),
+        "{ls}"
+    );
+    let out = env.fv(&["container", "logs", "--follow", "no-such-container"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert_eq!(env.fv(&["container", "rm", &name]).code, 0);
+}
