@@ -10,7 +10,8 @@
 //! consecutive entries with the same action becomes one seccompiler filter
 //! whose "no match" return is turned into a jump to the next run, and the
 //! profile's default action ends the program: the first entry that matches
-//! decides, in the profile's order.
+//! decides, in the profile's order. Both filters kill calls of other
+//! architectures and, on x86_64, of the x32 ABI.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -131,7 +132,42 @@ pub fn default_filter() -> Result<BpfProgram, SeccompError> {
         target,
     )
     .map_err(build)?;
-    BpfProgram::try_from(filter).map_err(build)
+    let mut program = x32_guard();
+    program.extend(BpfProgram::try_from(filter).map_err(build)?);
+    Ok(program)
+}
+
+/// On x86_64, x32 calls come with the x86_64 audit arch and their number
+/// ORed with `__X32_SYSCALL_BIT`, so a filter matching x86_64 numbers would
+/// let them through; kill them, as libseccomp does when x32 is not
+/// filtered. Empty elsewhere.
+fn x32_guard() -> Vec<sock_filter> {
+    if !cfg!(target_arch = "x86_64") {
+        return Vec::new();
+    }
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    vec![
+        // A = seccomp_data.nr
+        sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        // if A >= X32_SYSCALL_BIT fall through to the kill, else skip it
+        sock_filter {
+            code: 0x35,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_KILL_PROCESS,
+        },
+    ]
 }
 
 /// Highest argument index a seccomp rule can look at (six arguments).
@@ -321,7 +357,7 @@ pub fn profile_filter(profile: &LinuxSeccomp) -> Result<BpfProgram, SeccompError
         arch: arch_name,
         message: e.to_string(),
     };
-    let mut program = Vec::new();
+    let mut program = x32_guard();
     for (act, calls) in runs.into_iter().filter(|(_, c)| !c.is_empty()) {
         // A return value that stands for "no match": unlike `act`.
         let next = [SeccompAction::Trace(0xfffe), SeccompAction::Trace(0xffff)]
@@ -470,6 +506,21 @@ mod profile_tests {
         }
         // Another architecture's calls are killed.
         assert_eq!(eval(&prog, 0x4000_0003, 0, [0; 6]), 0x8000_0000);
+        if cfg!(target_arch = "x86_64") {
+            // x32's mkdirat does not slip past the x86_64 numbers.
+            let x32_mkdirat = 0x4000_0000 + 258;
+            assert_eq!(
+                eval(&prog, host_audit_arch(), x32_mkdirat, [0; 6]),
+                0x8000_0000
+            );
+            let default = default_filter().expect("default filter");
+            assert_eq!(
+                eval(&default, host_audit_arch(), 0x4000_00a5, [0; 6]),
+                0x8000_0000
+            );
+            assert_eq!(run(&default, "mount", [0; 6]), errno(libc::EPERM));
+            assert_eq!(run(&default, "read", [0; 6]), ALLOW);
+        }
     }
 
     #[test]
