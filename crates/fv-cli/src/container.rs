@@ -54,7 +54,12 @@ pub enum ContainerCommand {
         command: Vec<String>,
     },
     /// Print the output of a container started with -d.
-    Logs { name: String },
+    Logs {
+        name: String,
+        /// Keep printing new output until the container stops.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
     /// Print a container's configuration and state as JSON.
     Inspect { name: String },
     /// Internal: waits for a detached container (started by `run -d`).
@@ -138,6 +143,9 @@ pub enum OciCommand {
         /// Write the container's pid to this file.
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        /// With process.terminal: send the pty master to this unix socket.
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// Start a created container's program.
@@ -166,6 +174,9 @@ pub enum OciCommand {
         /// Keep the container (stopped) instead of deleting it.
         #[arg(long)]
         keep: bool,
+        /// With process.terminal: send the pty master to this unix socket.
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// List containers.
@@ -427,18 +438,35 @@ pub fn run_container(c: ContainerCommand) -> anyhow::Result<u8> {
             let code = fv_container::exec::exec(&mgr.rt, &name, &command, &env)?;
             Ok(status_code(code))
         })(),
-        ContainerCommand::Logs { name } => mgr.get(&name).and_then(|l| {
+        ContainerCommand::Logs { name, follow } => mgr.get(&name).and_then(|l| {
             let path = mgr.log_path(&name);
             if !l.meta.options.detach || !path.exists() {
                 return Err(ManagerError::NoLog(name.clone()));
             }
-            let mut f = std::fs::File::open(&path).map_err(|e| ManagerError::Io {
+            let io = |e| ManagerError::Io {
                 path: path.clone(),
                 source: e,
-            })?;
-            std::io::copy(&mut f, &mut std::io::stdout().lock())
-                .map_err(|e| ManagerError::Io { path, source: e })?;
-            Ok(0)
+            };
+            let mut f = std::fs::File::open(&path).map_err(io)?;
+            let mut out = std::io::stdout().lock();
+            std::io::copy(&mut f, &mut out).map_err(io)?;
+            if !follow {
+                return Ok(0);
+            }
+            loop {
+                // Checked before the read so that output written just
+                // before the container stopped is still printed.
+                let live = mgr
+                    .get(&name)
+                    .is_ok_and(|l| matches!(l.status(), Status::Running | Status::Created));
+                std::io::Write::flush(&mut out).map_err(io)?;
+                if !live {
+                    std::io::copy(&mut f, &mut out).map_err(io)?;
+                    return Ok(0);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                std::io::copy(&mut f, &mut out).map_err(io)?;
+            }
         }),
         ContainerCommand::Inspect { name } => mgr.get(&name).map(|l| {
             let r = l.record.as_ref();
@@ -535,9 +563,17 @@ pub fn run_oci(c: OciCommand) -> anyhow::Result<u8> {
         OciCommand::Create {
             bundle,
             pid_file,
+            console_socket,
             id,
         } => rt
-            .create(&id, &bundle, CreateOptions::default())
+            .create(
+                &id,
+                &bundle,
+                CreateOptions {
+                    console_socket,
+                    ..Default::default()
+                },
+            )
             .and_then(|rec| {
                 if let Some(f) = pid_file {
                     let pid = rec.pid.unwrap_or(0);
@@ -561,8 +597,20 @@ pub fn run_oci(c: OciCommand) -> anyhow::Result<u8> {
         }),
         OciCommand::Kill { id, signal, all } => rt.kill(&id, &signal, all).map(|_| 0),
         OciCommand::Delete { id, force } => rt.delete(&id, force).map(|_| 0),
-        OciCommand::Run { bundle, keep, id } => rt
-            .run(&id, &bundle, CreateOptions::default())
+        OciCommand::Run {
+            bundle,
+            keep,
+            console_socket,
+            id,
+        } => rt
+            .run(
+                &id,
+                &bundle,
+                CreateOptions {
+                    console_socket,
+                    ..Default::default()
+                },
+            )
             .and_then(|st| {
                 if st.oom_killed {
                     eprintln!("fv: container {id} was killed by the OOM killer (memory limit)");

@@ -300,7 +300,15 @@ pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     };
     use std::os::unix::process::ExitStatusExt;
-    std::thread::sleep(Duration::from_millis(50));
+    // Output may still be in the pipes: wait for both readers to end (and
+    // drop their share of the buffer), but only briefly, since a container
+    // left running keeps the pipes open.
+    let eof_deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < eof_deadline
+        && !(std::sync::Arc::strong_count(&so) == 1 && std::sync::Arc::strong_count(&se) == 1)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let take = |b: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>| {
         String::from_utf8_lossy(&b.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
     };

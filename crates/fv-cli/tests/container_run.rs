@@ -102,7 +102,7 @@ fn run_exit_status_env_volumes_and_rm() {
     let name = env.id("envvol");
     let script = "echo A=$A; echo H=$(hostname); cat /data/in; echo; \
                   echo out > /data/out; touch /ro/x 2>/dev/null && echo RO-WRITABLE; \
-                  echo upper > /root/f; exit 0";
+                  echo upper > /root/f; grep ^Seccomp: /proc/self/status; exit 0";
     let out = env.fv(&[
         "container",
         "run",
@@ -128,6 +128,8 @@ fn run_exit_status_env_volumes_and_rm() {
     assert!(out.stdout.contains("H=box1\n"), "{out}");
     assert!(out.stdout.contains("from-host"), "{out}");
     assert!(!out.stdout.contains("RO-WRITABLE"), "{out}");
+    // `fv container run` keeps the default filter.
+    assert!(out.stdout.contains("Seccomp:\t2\n"), "{out}");
     assert_eq!(
         std::fs::read_to_string(vol.join("out")).expect("written through the volume"),
         "out\n"
@@ -653,4 +655,45 @@ fn signals_are_forwarded_and_limits_reach_the_cgroup() {
     };
     assert_eq!(status.code(), Some(9), "SIGTERM reached the container");
     assert_removed(&env, &name);
+}
+
+#[test]
+fn logs_follow_prints_until_the_container_stops() {
+    let Some(env) = Env::new("logf") else { return };
+    image(&env, "bb");
+    let name = env.id("f");
+    let script = "echo one; sleep 2; echo two; sleep 1; echo three";
+    let out = env.fv(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "bb",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let started = std::time::Instant::now();
+    let out = env.fv(&["container", "logs", "-f", &name]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout, "one\ntwo\nthree\n", "{out}");
+    // It waited for the later lines rather than finding them written.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let ls = env.fv(&["container", "ls"]);
+    assert!(
+        ls.stdout
+            .lines()
+            .any(|l| l.starts_with(&name) && l.contains("stopped")),
+        "{ls}"
+    );
+    let out = env.fv(&["container", "logs", "--follow", "no-such-container"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert_eq!(env.fv(&["container", "rm", &name]).code, 0);
 }

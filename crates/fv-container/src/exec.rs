@@ -1,7 +1,7 @@
 //! `fv container exec`: a new process inside a running container: its
 //! namespaces (joined with setns, mount last), its cgroup, its user,
-//! capabilities, `no_new_privs`, the default seccomp filter and its
-//! environment plus the caller's additions.
+//! capabilities, `no_new_privs`, its seccomp profile (else the default
+//! filter) and its environment plus the caller's additions.
 //!
 //! The caller forks a helper that joins the namespaces and forks again
 //! (a pid namespace only applies to children); the grandchild execs and
@@ -104,7 +104,16 @@ pub fn exec(
     };
     let join = namespaces_to_join(Path::new("/proc"), pid);
     let cgroup = rt.cgroup_of(&rec)?;
-    let filter = crate::seccomp::default_filter()?;
+    // The container's own profile if its spec has one, else the default.
+    let filter = match bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(profile) => crate::seccomp::profile_filter(profile)?,
+        None => crate::seccomp::default_filter()?,
+    };
     let (mut parent_sock, mut child_sock) = UnixStream::pair().map_err(|e| ContainerError::Io {
         id: id.into(),
         what: "socketpair".into(),

@@ -565,6 +565,7 @@ impl Manager {
                 .into_iter()
                 .collect(),
             console: false,
+            console_socket: None,
         }
     }
 

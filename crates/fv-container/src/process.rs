@@ -11,7 +11,7 @@
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -138,7 +138,6 @@ fn recv_fd(sock: &UnixStream) -> std::io::Result<(Option<u8>, Option<OwnedFd>)> 
 /// slave as stdio and controlling terminal, the master sent to the parent.
 fn open_console(sock: &UnixStream) -> Result<(), String> {
     use nix::fcntl::OFlag;
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY)
         .map_err(|e| format!("console: open /dev/ptmx: {e}"))?;
     nix::pty::grantpt(&master).map_err(|e| format!("console: grantpt: {e}"))?;
@@ -160,16 +159,22 @@ fn open_console(sock: &UnixStream) -> Result<(), String> {
             std::io::Error::last_os_error()
         ));
     }
-    let fds = [master.as_raw_fd()];
+    send_fd(sock, b"c", master.as_fd()).map_err(|e| format!("console: send: {e}"))
+}
+
+/// Sends `fd` (SCM_RIGHTS) with the bytes `data` over a unix socket.
+pub fn send_fd(sock: &UnixStream, data: &[u8], fd: BorrowedFd) -> std::io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd.as_raw_fd()];
     sendmsg::<()>(
         sock.as_raw_fd(),
-        &[std::io::IoSlice::new(b"c")],
+        &[std::io::IoSlice::new(data)],
         &[ControlMessage::ScmRights(&fds)],
         MsgFlags::empty(),
         None,
     )
-    .map_err(|e| format!("console: send: {e}"))?;
-    Ok(())
+    .map(|_| ())
+    .map_err(std::io::Error::from)
 }
 
 fn cstrings<'a>(items: impl Iterator<Item = &'a str>) -> Option<Vec<CString>> {

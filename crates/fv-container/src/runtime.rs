@@ -48,6 +48,12 @@ pub enum ContainerError {
         action: &'static str,
         needed: &'static str,
     },
+    #[error("--console-socket {path}: {source}")]
+    ConsoleSocket {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("unknown signal {0:?}")]
     Signal(String),
     #[error("container {id}: {what}: {source}")]
@@ -71,6 +77,7 @@ impl ContainerError {
                 )
                 | ContainerError::WrongState { .. }
                 | ContainerError::Signal(_)
+                | ContainerError::ConsoleSocket { .. }
         )
     }
 }
@@ -80,7 +87,7 @@ impl ContainerError {
 pub struct CreateOptions {
     /// Image layers to mount as the rootfs inside the mount namespace.
     pub overlay: Option<Overlay>,
-    /// Install the default seccomp filter even if the spec has none.
+    /// Install the default seccomp filter if the spec has no profile.
     pub default_seccomp: bool,
     /// stdin, stdout, stderr for the container (default: ours).
     pub stdio: Option<[RawFd; 3]>,
@@ -89,6 +96,9 @@ pub struct CreateOptions {
     /// controlling terminal; [`Runtime::create_with_console`] returns the
     /// master.
     pub console: bool,
+    /// runc's `--console-socket`: for a `process.terminal` container, a
+    /// unix socket to which the pty master is sent (SCM_RIGHTS).
+    pub console_socket: Option<PathBuf>,
 }
 
 /// How a container ended.
@@ -181,16 +191,63 @@ impl Runtime {
         let bundle = Bundle::load(bundle_dir)?;
         let cfg = InitConfig::from_bundle(&bundle, opts.overlay.clone())?;
         let spec = &bundle.spec;
-        let filter = if opts.default_seccomp
-            || spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some())
-        {
-            if !opts.default_seccomp {
-                warn!("linux.seccomp: the profile is not interpreted yet; installing the default filter");
-            }
-            Some(seccomp::default_filter()?)
-        } else {
-            None
+        // As runc: the spec's profile if it has one, else no filter unless
+        // the caller (`fv container`) wants the default one.
+        let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(profile) => Some(seccomp::profile_filter(profile).map_err(|e| match e {
+                SeccompError::Profile { field, message } => {
+                    ContainerError::Spec(SpecError::Invalid {
+                        path: bundle.dir.join("config.json"),
+                        field,
+                        message,
+                    })
+                }
+                other => other.into(),
+            })?),
+            None if opts.default_seccomp => Some(seccomp::default_filter()?),
+            None => None,
         };
+        let config = || bundle.dir.join("config.json");
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        // Connected before anything is made, so a bad path leaves nothing.
+        let console_sock = match (&opts.console_socket, terminal) {
+            (Some(p), true) => Some(std::os::unix::net::UnixStream::connect(p).map_err(
+                |source| ContainerError::ConsoleSocket {
+                    path: p.clone(),
+                    source,
+                },
+            )?),
+            (Some(_), false) => {
+                return Err(SpecError::Invalid {
+                    path: config(),
+                    field: "process.terminal".into(),
+                    message: "--console-socket is given but the process has no terminal".into(),
+                }
+                .into())
+            }
+            (None, true) if !opts.console => {
+                return Err(SpecError::Invalid {
+                    path: config(),
+                    field: "process.terminal".into(),
+                    message: "a terminal needs --console-socket to send its pty to".into(),
+                }
+                .into())
+            }
+            (None, _) => None,
+        };
+        let rootless = !nix::unistd::geteuid().is_root();
+        if rootless && !cfg.ns.has_new(nix::sched::CloneFlags::CLONE_NEWUSER) {
+            return Err(SpecError::Invalid {
+                path: bundle.dir.join("config.json"),
+                field: "linux.namespaces".into(),
+                message: "running as an ordinary user (rootless) needs a user namespace".into(),
+            }
+            .into());
+        }
         let dir = self.store.claim(id)?;
         let mut guard = Cleanup {
             rt: self,
@@ -204,12 +261,24 @@ impl Runtime {
             .as_ref()
             .and_then(|l| l.cgroups_path().clone())
             .unwrap_or_else(|| PathBuf::from("ferrovisor").join(id));
-        let cgroup = Cgroup::new(CgroupLayout::detect()?, &cgroups_path)?;
-        guard.cgroup = Some(cgroup.clone());
-        cgroup.create(
-            &LinuxSyscall,
-            spec.linux().as_ref().and_then(|l| l.resources().as_ref()),
-        )?;
+        let cgroup = if rootless {
+            // An ordinary user may not make cgroups (without a delegated
+            // subtree, which we do not look for): no limits, as runc's
+            // rootless mode without systemd.
+            warn!(
+                id,
+                "rootless: no cgroup is made, linux.resources are not applied"
+            );
+            None
+        } else {
+            let cgroup = Cgroup::new(CgroupLayout::detect()?, &cgroups_path)?;
+            guard.cgroup = Some(cgroup.clone());
+            cgroup.create(
+                &LinuxSyscall,
+                spec.linux().as_ref().and_then(|l| l.resources().as_ref()),
+            )?;
+            Some(cgroup)
+        };
         let fifo = self.store.fifo(id);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .map_err(|e| SyscallError::new("mkfifo", fifo.display().to_string(), e))?;
@@ -227,14 +296,14 @@ impl Runtime {
                 .chain(opts.annotations)
                 .collect(),
             ferrovisor: RecordExtra {
-                cgroup_path: Some(cgroups_path),
+                cgroup_path: cgroup.as_ref().map(|_| cgroups_path),
                 created: now(),
                 ..Default::default()
             },
         };
         self.store.save(&rec)?;
         let ns = cfg.ns.clone();
-        let console = opts.console;
+        let console = opts.console || console_sock.is_some();
         let spawned =
             process::spawn_init(&cfg, &fifo, filter.as_ref(), opts.stdio, console, |pid| {
                 let sys = LinuxSyscall;
@@ -243,17 +312,43 @@ impl Runtime {
                         .map_err(|e| e.to_string())?;
                 }
                 if let Some(m) = &ns.gid_map {
+                    // user_namespaces(7): without CAP_SETGID an ordinary
+                    // user may map its own gid only once setgroups is denied.
+                    if rootless {
+                        sys.write_file(Path::new(&format!("/proc/{pid}/setgroups")), "deny")
+                            .map_err(|e| e.to_string())?;
+                    }
                     sys.write_file(Path::new(&format!("/proc/{pid}/gid_map")), m)
                         .map_err(|e| e.to_string())?;
                 }
-                cgroup.add_process(&sys, pid).map_err(|e| e.to_string())
+                match &cgroup {
+                    Some(cg) => cg.add_process(&sys, pid).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                }
             })
             .map_err(|source| ContainerError::Process {
                 id: id.into(),
                 source,
             })?;
-        let (pid, master) = spawned;
+        let (pid, mut master) = spawned;
         guard.pid = Some(pid);
+        if let Some(sock) = &console_sock {
+            let Some(m) = master.take() else {
+                return Err(ContainerError::Io {
+                    id: id.into(),
+                    what: "console".into(),
+                    source: std::io::Error::other("init sent no pty"),
+                });
+            };
+            // The master is ours only until sent: the receiver owns it.
+            process::send_fd(sock, b"console", std::os::fd::AsFd::as_fd(&m)).map_err(|source| {
+                ContainerError::Io {
+                    id: id.into(),
+                    what: "send the pty master to --console-socket".into(),
+                    source,
+                }
+            })?;
+        }
         rec.status = Status::Created;
         rec.pid = Some(pid);
         rec.ferrovisor.pid_start_time = process::proc_stat(pid).map(|s| s.start_time).unwrap_or(0);

@@ -141,10 +141,17 @@ impl StateStore {
     }
 
     /// The runtime root: `$FV_ROOT`, else `/run/ferrovisor`.
+    /// `FV_ROOT`, else `/run/ferrovisor` for root and
+    /// `$XDG_RUNTIME_DIR/ferrovisor` for other users (as runc's rootless
+    /// default).
     pub fn default_root() -> PathBuf {
-        std::env::var_os("FV_ROOT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/run/ferrovisor"))
+        if let Some(r) = std::env::var_os("FV_ROOT") {
+            return PathBuf::from(r);
+        }
+        match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(d) if !nix::unistd::geteuid().is_root() => PathBuf::from(d).join("ferrovisor"),
+            _ => PathBuf::from("/run/ferrovisor"),
+        }
     }
 
     pub fn root(&self) -> &Path {
