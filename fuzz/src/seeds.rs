@@ -267,6 +267,74 @@ fn seeds() -> Vec<Seed> {
         },
     });
 
+    // qcow2: write sector 1, WRITE_ZEROES of sectors 0..2 (part of a
+    // cluster), read sector 1 back as zeroes.
+    let mut data = Data::new(0);
+    let mut seg = [0u8; 16];
+    seg[8..12].copy_from_slice(&2u32.to_le_bytes());
+    data.header(D, OUT, 1)
+        .put(D + 0x1000, &[0xcd; 512])
+        .header(D + 0x200, WRITE_ZEROES, 0)
+        .put(D + 0x210, &seg)
+        .header(D + 0x400, IN, 1)
+        .put(D + 0x2000, &[0xee; 512]);
+    out.push(Seed {
+        name: "qcow2-write-zeroes",
+        input: Input {
+            flags: flag::DEVICE_FEATURES | (BLK_QCOW2 << flag::VARIANT_SHIFT),
+            ops: vec![Op::Offer { queue: 0, n: 3 }],
+            queues: vec![queue(
+                &[
+                    desc(D, 16, F_NEXT, 1),
+                    desc(D + 0x1000, 512, F_NEXT, 2),
+                    desc(D + 0x100, 1, F_WRITE, 0),
+                    desc(D + 0x200, 32, F_NEXT, 4),
+                    desc(D + 0x300, 1, F_WRITE, 0),
+                    desc(D + 0x400, 16, F_NEXT, 6),
+                    desc(D + 0x2000, 512, F_NEXT | F_WRITE, 7),
+                    desc(D + 0x500, 1, F_WRITE, 0),
+                ],
+                &[0, 3, 5],
+            )],
+            data: data.bytes,
+        },
+        check: |o| {
+            completed(o, 3);
+            assert_eq!(o.bytes(D + 0x100, 1), [0]);
+            assert_eq!(o.bytes(D + 0x300, 1), [0]);
+            assert_eq!(o.bytes(D + 0x500, 1), [0]);
+            assert_eq!(o.bytes(D + 0x2000, 512), [0; 512]);
+        },
+    });
+
+    // Reads past the end of the disk and with an unknown request type
+    // complete with IOERR and UNSUPP.
+    let mut data = Data::new(0);
+    data.header(D, IN, 127).header(D + 0x200, 99, 0);
+    out.push(Seed {
+        name: "past-end-and-unknown",
+        input: Input {
+            flags: 0,
+            ops: vec![Op::Offer { queue: 0, n: 2 }],
+            queues: vec![queue(
+                &[
+                    desc(D, 16, F_NEXT, 1),
+                    desc(D + 0x1000, 1024, F_NEXT | F_WRITE, 2),
+                    desc(D + 0x100, 1, F_WRITE, 0),
+                    desc(D + 0x200, 16, F_NEXT, 4),
+                    desc(D + 0x300, 1, F_WRITE, 0),
+                ],
+                &[0, 3],
+            )],
+            data: data.bytes,
+        },
+        check: |o| {
+            completed(o, 2);
+            assert_eq!(o.bytes(D + 0x100, 1), [1], "IOERR");
+            assert_eq!(o.bytes(D + 0x300, 1), [2], "UNSUPP");
+        },
+    });
+
     // An indirect table (read of sector 1).
     let mut data = Data::new(0);
     data.header(D, IN, 1)
