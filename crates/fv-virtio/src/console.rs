@@ -7,6 +7,11 @@
 //! writes into), read without blocking when the worker sees it readable.
 //! Bytes wait in the descriptor while the driver has no receive buffers; at
 //! end of file the device stops reading for good. Output goes to any writer.
+//!
+//! Input is held until the driver first transmits: Linux offers receive
+//! buffers before its port is connected to hvc and discards what arrives in
+//! between, and without MULTIPORT there is no PORT_OPEN message to wait for.
+//! A console driver writes (the kernel log, a prompt) before it reads.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
@@ -119,6 +124,7 @@ impl VirtioDevice for Console {
             input,
             output: Arc::clone(&self.output),
             starved: false,
+            connected: false,
             output_failed: false,
         }))
     }
@@ -132,6 +138,8 @@ struct ConsolePort {
     /// Input may be pending but the driver offered no receive buffer: do
     /// not wait on the input until it notifies the receiveq.
     starved: bool,
+    /// The driver has transmitted, so its port is ready for input.
+    connected: bool,
     /// The output failed once (logged); later failures are silent.
     output_failed: bool,
 }
@@ -140,6 +148,9 @@ impl ConsolePort {
     /// Moves pending input into receive buffers until the input would
     /// block, ends, or the buffers run out.
     fn receive(&mut self, queues: &mut Queues<'_>) -> Result<(), DeviceError> {
+        if !self.connected {
+            return Ok(());
+        }
         let mut buf = [0u8; CHUNK];
         while let Some(input) = self.input.as_mut() {
             let Some(chain) = queues.pop(RECEIVEQ)? else {
@@ -164,6 +175,7 @@ impl ConsolePort {
                     self.input = None;
                 }
                 Ok(n) => {
+                    tracing::trace!(bytes = n, "virtio-console: input received");
                     chain.write_at(queues.mem(), 0, &buf[..n])?;
                     queues.add_used(RECEIVEQ, chain.head, n as u32)?;
                 }
@@ -214,11 +226,24 @@ impl QueueHandler for ConsolePort {
                 self.receive(queues)
             }
             TRANSMITQ => {
-                queues.serve_all(TRANSMITQ, |mem, chain| self.transmit(mem, chain))?;
-                let mut out = self.output.lock().unwrap_or_else(|e| e.into_inner());
-                if out.flush().is_err() && !self.output_failed {
+                let mut sent = false;
+                queues.serve_all(TRANSMITQ, |mem, chain| {
+                    sent = true;
+                    self.transmit(mem, chain)
+                })?;
+                let flushed = self
+                    .output
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .flush();
+                if flushed.is_err() && !self.output_failed {
                     tracing::warn!("virtio-console: flushing output failed");
                     self.output_failed = true;
+                }
+                if sent && !self.connected {
+                    tracing::debug!("virtio-console: driver connected, input flows");
+                    self.connected = true;
+                    self.receive(queues)?;
                 }
                 Ok(())
             }
@@ -232,7 +257,7 @@ impl QueueHandler for ConsolePort {
     }
 
     fn wants_host_event(&self) -> bool {
-        self.input.is_some() && !self.starved
+        self.input.is_some() && self.connected && !self.starved
     }
 
     fn host_event(&mut self, queues: &mut Queues<'_>) -> Result<(), DeviceError> {

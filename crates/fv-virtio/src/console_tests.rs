@@ -70,6 +70,16 @@ fn used_len(vq: &MockSplitQueue<'_, GuestMemory>, i: usize) -> u32 {
     vq.used().ring().ref_at(i).unwrap().load().len()
 }
 
+/// The driver transmits one byte (`txq` entry `at`): its port is up, so
+/// input may flow from now on.
+fn connect(t: &MmioTransport, mem: &GuestMemory, txq: &MockSplitQueue<'_, GuestMemory>, at: u16) {
+    mem.write_slice(b">", GuestAddress(0x30_0000)).unwrap();
+    txq.add_desc_chains(&[desc(0x30_0000, 1, 0, 0)], at)
+        .unwrap();
+    w(t, NOTIFY, 1);
+    assert!(wait_used(txq, at + 1), "transmit");
+}
+
 fn live(
     t: &MmioTransport,
     rxq: &MockSplitQueue<'_, GuestMemory>,
@@ -168,7 +178,8 @@ fn input_waits_for_receive_buffers() {
     assert_eq!(rxq.used().idx().load(), 0, "nothing used without buffers");
     assert!(!line.0.load(Ordering::SeqCst));
 
-    // Two 4-byte buffers take 8 bytes; the rest waits.
+    // Two 4-byte buffers take 8 bytes once the driver has transmitted;
+    // the rest waits.
     rxq.add_desc_chains(
         &[
             desc(0x10_0000, 4, F_WRITE, 0),
@@ -178,6 +189,14 @@ fn input_waits_for_receive_buffers() {
     )
     .unwrap();
     w(&t, NOTIFY, 0);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        rxq.used().idx().load(),
+        0,
+        "input held until the driver writes"
+    );
+    assert!(!line.0.load(Ordering::SeqCst));
+    connect(&t, mem, &txq, 0);
     assert!(wait_used(&rxq, 2));
     assert_eq!(read_guest(mem, 0x10_0000, 4), b"0123");
     assert_eq!(read_guest(mem, 0x10_1000, 4), b"4567");
@@ -216,10 +235,7 @@ fn input_waits_for_receive_buffers() {
     assert_eq!(rxq.used().idx().load(), 4, "nothing received after EOF");
     assert_eq!(r(&t, STATUS) & status::DEVICE_NEEDS_RESET, 0);
     // Output still works after input ended.
-    mem.write_slice(b"x", GuestAddress(0x20_0000)).unwrap();
-    txq.add_desc_chains(&[desc(0x20_0000, 1, 0, 0)], 0).unwrap();
-    w(&t, NOTIFY, 1);
-    assert!(wait_used(&txq, 1));
+    connect(&t, mem, &txq, 1);
     // Reset stops the worker cleanly.
     w(&t, STATUS, 0);
     assert_eq!(r(&t, STATUS), 0);
@@ -251,8 +267,9 @@ fn hostile_chains_need_reset() {
         let (t, _) = transport(Box::new(dev), &ram);
         let (rxq, txq) = queues(mem);
         live(&t, &rxq, &txq, FEATS);
+        connect(&t, mem, &txq, 0);
         let vq = if queue == 0 { &rxq } else { &txq };
-        vq.add_desc_chains(&descs, 0).unwrap();
+        vq.add_desc_chains(&descs, 1).unwrap();
         w(&t, NOTIFY, queue);
         assert!(wait_needs_reset(&t), "case {n}");
         // Later notifications are ignored; a reset recovers the device.
@@ -264,6 +281,7 @@ fn hostile_chains_need_reset() {
         live(&t, &rxq, &txq, FEATS);
         rxq.add_desc_chains(&[desc(0x10_0000, 64, F_WRITE, 0)], 0)
             .unwrap();
+        connect(&t, mem, &txq, 0);
         w(&t, NOTIFY, 0);
         assert!(wait_used(&rxq, 1), "case {n}: input after reset");
         assert_eq!(read_guest(mem, 0x10_0000, 5), b"input", "case {n}");
