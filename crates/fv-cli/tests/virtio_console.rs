@@ -59,6 +59,43 @@ poweroff
     assert!(out.contains("FV-GUEST-SHUTDOWN"), "clean shutdown:\n{all}");
 }
 
+/// `--console virtio,file=PATH`: the test-mode markers go through hvc0 into
+/// the file, nothing of the guest's on stdout.
+#[test]
+fn boot_markers_through_hvc0_into_a_file() {
+    let test = "boot_markers_through_hvc0_into_a_file";
+    if !guest_available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("console.log");
+    let console = format!("virtio,file={}", log.display());
+    let (code, out, err) = run_with_timeout(
+        &[
+            "run",
+            "--console",
+            &console,
+            "--append",
+            "console=hvc0 fv.test=boot",
+        ],
+        None,
+        LIMIT,
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let all = format!("file:\n{text}\nstdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(code, Some(0), "the guest powers off:\n{all}");
+    for needle in [
+        "FV-GUEST-MODULES-LOADED",
+        "FV-GUEST-READY",
+        "FV-UNAME-M=riscv64",
+        "FV-NPROC=1",
+        "FV-GUEST-POWEROFF",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{all}");
+    }
+    assert!(!out.contains("FV-GUEST"), "guest output on stdout:\n{all}");
+}
+
 /// `od -An -tx1` of 64 bytes, as one hex string, from the line after
 /// `marker` (the echoed command has no hex after it).
 fn hex_after(out: &str, marker: &str) -> Option<String> {

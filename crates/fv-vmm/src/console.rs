@@ -304,3 +304,20 @@ impl Drop for RawTerminal {
         let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uart_log_keeps_only_the_unfinished_line() {
+        let mut log = LogLines::default();
+        log.write_all(b"first\nsec").unwrap();
+        assert_eq!(log.0, b"sec");
+        log.write_all(b"ond\r\n").unwrap();
+        assert!(log.0.is_empty());
+        // A line that never ends is logged in pieces, not kept forever.
+        log.write_all(&[b'x'; 5000]).unwrap();
+        assert!(log.0.is_empty());
+    }
+}
