@@ -20,7 +20,8 @@ pub struct RunArgs {
     /// Initial ramdisk (initramfs).
     #[arg(long)]
     pub initrd: Option<PathBuf>,
-    /// Kernel command line [default: console=ttyS0].
+    /// Kernel command line [default: console=ttyS0, or console=hvc0 with
+    /// --console virtio].
     #[arg(long)]
     pub append: Option<String>,
     /// Guest RAM, e.g. 512M or 2G.
@@ -29,7 +30,10 @@ pub struct RunArgs {
     /// Number of harts (1 to 8).
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub cpus: usize,
-    /// Console: stdio, none, or file=PATH.
+    /// Console: stdio, none, or file=PATH on the UART (ttyS0); or
+    /// virtio[,stdio|none|file=PATH] for virtio-console (hvc0, the terminal
+    /// by default): the UART then stays on the board, its output only in the
+    /// debug log (FV_LOG=debug).
     #[arg(long, default_value = "stdio")]
     pub console: String,
     /// Firmware: `default` (the hypervisor answers SBI calls; no firmware in
@@ -51,17 +55,30 @@ fn usage(msg: String) -> anyhow::Error {
     anyhow::Error::new(crate::UsageError(msg))
 }
 
-fn parse_console(s: &str) -> anyhow::Result<ConsoleConfig> {
-    match s {
-        "stdio" => Ok(ConsoleConfig::Stdio),
-        "none" => Ok(ConsoleConfig::None),
-        _ => match s.strip_prefix("file=") {
-            Some(p) if !p.is_empty() => Ok(ConsoleConfig::File(PathBuf::from(p))),
-            _ => Err(usage(format!(
-                "--console '{s}': expected stdio, none or file=PATH"
-            ))),
+/// Parses `--console`: where the console goes, and whether it is the
+/// virtio console (`virtio[,WHERE]`) rather than the UART.
+fn parse_console(s: &str) -> anyhow::Result<(ConsoleConfig, bool)> {
+    let (virtio, target) = match s.strip_prefix("virtio") {
+        Some("") => (true, "stdio"),
+        Some(rest) => match rest.strip_prefix(',') {
+            Some(t) => (true, t),
+            None => (false, s),
         },
-    }
+        None => (false, s),
+    };
+    let config = match target {
+        "stdio" => ConsoleConfig::Stdio,
+        "none" => ConsoleConfig::None,
+        _ => match target.strip_prefix("file=") {
+            Some(p) if !p.is_empty() => ConsoleConfig::File(PathBuf::from(p)),
+            _ => {
+                return Err(usage(format!(
+                "--console '{s}': expected stdio, none, file=PATH or virtio[,stdio|none|file=PATH]"
+            )))
+            }
+        },
+    };
+    Ok((config, virtio))
 }
 
 /// Parses one `--disk` value and checks that the image exists.
@@ -156,7 +173,7 @@ pub fn config(args: &RunArgs) -> anyhow::Result<VmConfig> {
     cfg.mem_bytes = mem;
     cfg.cpus = args.cpus;
     cfg.bios = bios;
-    cfg.console = parse_console(&args.console)?;
+    (cfg.console, cfg.virtio_console) = parse_console(&args.console)?;
     cfg.on_reboot = on_reboot;
     fv_vmm::validate(&cfg).map_err(|e| usage(e.to_string()))?;
     Ok(cfg)

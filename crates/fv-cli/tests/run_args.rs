@@ -69,6 +69,11 @@ fn bad_console_and_bios() {
     let (code, err) = fv(&["run", "--kernel", &k, "--console", "serial"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--console 'serial'"), "{err}");
+    for bad in ["virtio,serial", "virtiofs", "virtio,file="] {
+        let (code, err) = fv(&["run", "--kernel", &k, "--console", bad]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains(&format!("--console '{bad}'")), "{err}");
+    }
     let (code, err) = fv(&["run", "--kernel", &k, "--bios", "/some/fw.bin"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--bios"), "{err}");
@@ -111,4 +116,23 @@ fn initrd_that_does_not_fit() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("/no/such/initrd"), "{err}");
+}
+
+#[test]
+fn virtio_devices_must_fit_the_slots() {
+    // Seven disks fill the slots with the rng; the console needs one more.
+    let (d, k) = tmp_file("k", &[0; 64]);
+    let disk = d.path().join("disk.img");
+    std::fs::write(&disk, [0u8; 512]).unwrap();
+    let disk = disk.display().to_string();
+    let mut args = vec!["run", "--kernel", &k, "--console", "virtio,none"];
+    for _ in 0..7 {
+        args.extend(["--disk", &disk]);
+    }
+    let (code, err) = fv(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("7 disks and --console virtio") && err.contains("8 virtio-mmio slots"),
+        "{err}"
+    );
 }

@@ -219,8 +219,10 @@ pub(crate) fn build_guest(
          busybox_version={bver}\n\
          modules={modules}\n\
          kernel_deb={kdeb}\n\
-         busybox_deb={bdeb}\n",
+         busybox_deb={bdeb}\n\
+         initramfs_scripts={scripts}\n",
         format_version = cache::FORMAT,
+        scripts = cache::scripts_digest(),
         kpkg = kernel_control.package,
         kver = kernel_control.version,
         release = parts.release,

@@ -16,8 +16,10 @@ use std::time::{Duration, SystemTime};
 use crate::GuestFiles;
 
 /// Bumped whenever the built outputs change meaning, so old caches are rebuilt
-/// (from the cached debs, without network).
-pub(crate) const FORMAT: &str = "2";
+/// (from the cached debs, without network). 3: `/init` runs on hvc0 with
+/// `console=hvc0`, and the initramfs scripts are versioned by
+/// [`scripts_digest`] (an edited `/init` rebuilds the cache by itself).
+pub(crate) const FORMAT: &str = "3";
 pub(crate) const KERNEL_FILE: &str = "Image";
 pub(crate) const INITRAMFS_FILE: &str = "initramfs.cpio.gz";
 pub(crate) const CONFIG_FILE: &str = "config";
@@ -25,6 +27,14 @@ pub(crate) const VERSIONS_FILE: &str = "versions.txt";
 pub(crate) const MODULES_DIR: &str = "modules";
 pub(crate) const LOAD_ORDER: &str = "load-order";
 pub(crate) const RESOLVED_FILE: &str = "resolved.txt";
+
+/// sha256 of the scripts this build puts in the initramfs, recorded in
+/// `versions.txt` as `initramfs_scripts`.
+pub(crate) fn scripts_digest() -> String {
+    use crate::initramfs::{INITTAB, INIT_SCRIPT, PROFILE, RCK_SCRIPT, RCS_SCRIPT};
+    let all = [INIT_SCRIPT, INITTAB, RCS_SCRIPT, RCK_SCRIPT, PROFILE].join("\0");
+    crate::download::sha256_hex(all.as_bytes())
+}
 
 /// Directory of the complete guest for `suite`.
 pub(crate) fn guest_dir(cache_dir: &Path, suite: &str) -> PathBuf {
@@ -56,6 +66,7 @@ pub(crate) fn complete_guest(dir: &Path, suite: &str) -> Option<GuestFiles> {
     let map = parse_versions(&fs::read_to_string(&versions).ok()?);
     if map.get("fv_guest_format").map(String::as_str) != Some(FORMAT)
         || map.get("suite").map(String::as_str) != Some(suite)
+        || map.get("initramfs_scripts") != Some(&scripts_digest())
     {
         return None;
     }
@@ -134,8 +145,10 @@ mod tests {
             dir.join(VERSIONS_FILE),
             format!(
                 "fv_guest_format={FORMAT}\nsuite=trixie\nmodules=virtio_blk\n\
+                 initramfs_scripts={}\n\
                  size.Image=6\nsha256.Image=00\nsize.initramfs.cpio.gz=9\nsha256.initramfs.cpio.gz=00\n\
-                 size.config=11\nsha256.config=00\n"
+                 size.config=11\nsha256.config=00\n",
+                scripts_digest()
             ),
         )
         .unwrap();
@@ -155,7 +168,7 @@ mod tests {
     #[test]
     fn incomplete_caches_are_not_reported() {
         type Breaker = fn(&Path);
-        let breakers: [(&str, Breaker); 6] = [
+        let breakers: [(&str, Breaker); 7] = [
             ("no versions.txt", |d| {
                 fs::remove_file(d.join(VERSIONS_FILE)).unwrap()
             }),
@@ -171,6 +184,11 @@ mod tests {
             ("old format", |d| {
                 let t = fs::read_to_string(d.join(VERSIONS_FILE)).unwrap();
                 let t = t.replace(&format!("fv_guest_format={FORMAT}"), "fv_guest_format=0");
+                fs::write(d.join(VERSIONS_FILE), t).unwrap()
+            }),
+            ("other initramfs scripts", |d| {
+                let t = fs::read_to_string(d.join(VERSIONS_FILE)).unwrap();
+                let t = t.replace(&scripts_digest(), "0000");
                 fs::write(d.join(VERSIONS_FILE), t).unwrap()
             }),
             ("versions without sizes", |d| {

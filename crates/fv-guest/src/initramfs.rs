@@ -103,20 +103,54 @@ pub const INIT_SCRIPT: &str = r#"#!/bin/sh
 #   fv.test=boot   print FV-GUEST-READY, FV-UNAME-M=, FV-NPROC=, FV-GUEST-POWEROFF, power off
 #   fv.test=bench  print FV-GUEST-READY, FV-BENCH-START, FV-BENCH-END <sha256 of 32 MiB zeros>, power off
 #   fv.modules=1   first insmod /lib/modules/*.ko in load-order, print FV-GUEST-MODULES-LOADED
+#   console=hvc0   the console is virtio-console: load the modules (virtio_mmio
+#                  is one), wait for /dev/hvc0 and run everything on it
 /bin/busybox mount -t proc proc /proc
 /bin/busybox --install -s
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-exec </dev/console >/dev/console 2>&1
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
 cmdline=" $(cat /proc/cmdline) "
 
-case "$cmdline" in
-*" fv.modules=1 "*)
+load_modules() {
     while read m; do
         insmod "/lib/modules/$m.ko" || echo "insmod $m failed"
     done < /lib/modules/load-order
     echo FV-GUEST-MODULES-LOADED
+}
+
+modules=
+case "$cmdline" in
+*" console=hvc0 "*)
+    # hvc0 only exists once virtio_mmio has found the virtio-console; until
+    # then the kernel had no console to give us (fds 0-2 are closed).
+    load_modules >/run/fv-modules.log 2>&1
+    modules=loaded
+    n=0
+    while [ ! -c /dev/hvc0 ] && [ $n -lt 100 ]; do
+        sleep 0.1 2>/dev/null || sleep 1
+        n=$((n + 1))
+    done
+    if [ -c /dev/hvc0 ]; then
+        # /dev/console is hvc0 now and, unlike /dev/hvc0, never becomes
+        # init's controlling tty, so the shell's cttyhack can take hvc0.
+        # Open it once for good: a last close would drop typed-ahead input.
+        # ('command': a failed redirection must not end pid 1.)
+        command exec </dev/console >/dev/console 2>&1 ||
+            command exec </dev/hvc0 >/dev/hvc0 2>&1
+    else
+        echo "FV-GUEST-ERROR no /dev/hvc0" >/dev/kmsg
+    fi
+    cat /run/fv-modules.log
+    ;;
+*)
+    exec </dev/console >/dev/console 2>&1
+    ;;
+esac
+
+case "$cmdline" in
+*" fv.modules=1 "*)
+    [ -n "$modules" ] || load_modules
     ;;
 esac
 
@@ -366,6 +400,8 @@ mod tests {
             "FV-GUEST-MODULES-LOADED",
             "exec /bin/busybox init",
             "mount -t devtmpfs",
+            "console=hvc0",
+            "exec </dev/hvc0 >/dev/hvc0 2>&1",
         ] {
             assert!(init_text.contains(needle), "{needle}");
         }

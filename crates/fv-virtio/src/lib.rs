@@ -1,5 +1,6 @@
 //! Paravirtual I/O: the virtio 1.x MMIO transport and the device models that
-//! sit behind it (virtio-blk on a raw or qcow2 image, virtio-rng).
+//! sit behind it (virtio-blk on a raw or qcow2 image, virtio-console,
+//! virtio-rng).
 //!
 //! The split follows rust-vmm: a device model implements [`VirtioDevice`]
 //! (features, config space, and a [`QueueHandler`] that serves one
@@ -19,6 +20,7 @@
 pub mod backend;
 pub mod block;
 pub mod chain;
+pub mod console;
 pub mod device;
 pub mod interrupt;
 pub mod lock;
@@ -29,6 +31,7 @@ mod worker;
 pub use backend::{BackendError, BlockBackend, ImageFormat};
 pub use block::{Block, BlockConfig, BlockError};
 pub use chain::{Chain, ChainError, Segment};
+pub use console::Console;
 pub use device::{DeviceError, QueueHandler, VirtioDevice};
 pub use interrupt::Interrupt;
 pub use mmio::MmioTransport;
@@ -77,6 +80,8 @@ pub mod status {
     pub const FAILED: u32 = 0x80;
 }
 
+#[cfg(test)]
+mod console_tests;
 #[cfg(test)]
 mod qcow2_tests;
 #[cfg(test)]

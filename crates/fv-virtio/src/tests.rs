@@ -13,40 +13,43 @@ use vm_memory::{Bytes, GuestAddress};
 use crate::block::default_serial;
 use crate::{features, status, Block, BlockConfig, MmioTransport, Rng, VirtioDevice};
 
-const F_NEXT: u16 = 1;
-const F_WRITE: u16 = 2;
+pub(crate) const F_NEXT: u16 = 1;
+pub(crate) const F_WRITE: u16 = 2;
 const F_INDIRECT: u16 = 4;
 
-const STATUS: u64 = 0x70;
+pub(crate) const STATUS: u64 = 0x70;
 const QUEUE_NUM: u64 = 0x38;
 
 #[derive(Default)]
-struct Line(AtomicBool);
+pub(crate) struct Line(pub(crate) AtomicBool);
 impl IrqLine for Line {
     fn set_level(&self, level: bool) {
         self.0.store(level, Ordering::SeqCst);
     }
 }
 
-fn ram() -> Arc<GuestRam> {
+pub(crate) fn ram() -> Arc<GuestRam> {
     Arc::new(GuestRam::new(0, 4 << 20).unwrap())
 }
 
-fn desc(addr: u64, len: u32, flags: u16, next: u16) -> RawDescriptor {
+pub(crate) fn desc(addr: u64, len: u32, flags: u16, next: u16) -> RawDescriptor {
     RawDescriptor::from(SplitDescriptor::new(addr, len, flags, next))
 }
 
-fn r(t: &MmioTransport, off: u64) -> u32 {
+pub(crate) fn r(t: &MmioTransport, off: u64) -> u32 {
     let mut b = [0u8; 4];
     t.read(off, &mut b);
     u32::from_le_bytes(b)
 }
 
-fn w(t: &MmioTransport, off: u64, v: u32) {
+pub(crate) fn w(t: &MmioTransport, off: u64, v: u32) {
     t.write(off, &v.to_le_bytes());
 }
 
-fn transport(dev: Box<dyn VirtioDevice>, ram: &Arc<GuestRam>) -> (MmioTransport, Arc<Line>) {
+pub(crate) fn transport(
+    dev: Box<dyn VirtioDevice>,
+    ram: &Arc<GuestRam>,
+) -> (MmioTransport, Arc<Line>) {
     let line = Arc::new(Line::default());
     (MmioTransport::new(dev, Arc::clone(ram), line.clone()), line)
 }
@@ -56,6 +59,17 @@ fn transport(dev: Box<dyn VirtioDevice>, ram: &Arc<GuestRam>) -> (MmioTransport,
 fn init(
     t: &MmioTransport,
     vq: &MockSplitQueue<'_, crate::GuestMemory>,
+    size: u32,
+    feats: u64,
+) -> u32 {
+    init_queues(t, &[vq], size, feats)
+}
+
+/// Driver initialisation with queue `i` at the rings of `vqs[i]`, each of
+/// `size` entries; returns the final status.
+pub(crate) fn init_queues(
+    t: &MmioTransport,
+    vqs: &[&MockSplitQueue<'_, crate::GuestMemory>],
     size: u32,
     feats: u64,
 ) -> u32 {
@@ -76,22 +90,24 @@ fn init(
     if r(t, STATUS) & status::FEATURES_OK == 0 {
         return r(t, STATUS);
     }
-    w(t, 0x30, 0);
-    w(t, QUEUE_NUM, size);
-    let (d, a, u) = (vq.desc_table_addr().0, vq.avail_addr().0, vq.used_addr().0);
-    w(t, 0x80, d as u32);
-    w(t, 0x84, (d >> 32) as u32);
-    w(t, 0x90, a as u32);
-    w(t, 0x94, (a >> 32) as u32);
-    w(t, 0xa0, u as u32);
-    w(t, 0xa4, (u >> 32) as u32);
-    w(t, 0x44, 1);
+    for (i, vq) in vqs.iter().enumerate() {
+        w(t, 0x30, i as u32);
+        w(t, QUEUE_NUM, size);
+        let (d, a, u) = (vq.desc_table_addr().0, vq.avail_addr().0, vq.used_addr().0);
+        w(t, 0x80, d as u32);
+        w(t, 0x84, (d >> 32) as u32);
+        w(t, 0x90, a as u32);
+        w(t, 0x94, (a >> 32) as u32);
+        w(t, 0xa0, u as u32);
+        w(t, 0xa4, (u >> 32) as u32);
+        w(t, 0x44, 1);
+    }
     w(t, STATUS, s | status::DRIVER_OK);
     r(t, STATUS)
 }
 
 /// Waits until the used ring holds `n` entries.
-fn wait_used(vq: &MockSplitQueue<'_, crate::GuestMemory>, n: u16) -> bool {
+pub(crate) fn wait_used(vq: &MockSplitQueue<'_, crate::GuestMemory>, n: u16) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
         if vq.used().idx().load() >= n {
@@ -102,7 +118,7 @@ fn wait_used(vq: &MockSplitQueue<'_, crate::GuestMemory>, n: u16) -> bool {
     false
 }
 
-fn wait_needs_reset(t: &MmioTransport) -> bool {
+pub(crate) fn wait_needs_reset(t: &MmioTransport) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
         if r(t, STATUS) & status::DEVICE_NEEDS_RESET != 0 {
@@ -130,7 +146,7 @@ fn disk(len: usize, read_only: bool) -> (tempfile::NamedTempFile, Block) {
     (f, b)
 }
 
-const FEATS: u64 = features::VERSION_1;
+pub(crate) const FEATS: u64 = features::VERSION_1;
 
 #[test]
 fn identification_registers() {

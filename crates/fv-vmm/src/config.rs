@@ -85,7 +85,8 @@ pub struct DiskConfig {
 pub struct VmConfig {
     pub kernel: PathBuf,
     pub initrd: Option<PathBuf>,
-    /// Kernel command line; None means `console=ttyS0`.
+    /// Kernel command line; None means `console=ttyS0` (`console=hvc0`
+    /// with the virtio console).
     pub append: Option<String>,
     pub mem_bytes: u64,
     pub cpus: usize,
@@ -94,6 +95,9 @@ pub struct VmConfig {
     pub on_reboot: RebootAction,
     /// Disks in order: the guest sees `/dev/vda`, `/dev/vdb`, ...
     pub disks: Vec<DiskConfig>,
+    /// The guest console is virtio-console (`hvc0`) and `console` says
+    /// where it goes; the UART stays on the board, its output only logged.
+    pub virtio_console: bool,
 }
 
 /// Most harts a VM may have.
@@ -118,13 +122,15 @@ impl VmConfig {
             console: ConsoleConfig::Stdio,
             on_reboot: RebootAction::Exit,
             disks: Vec::new(),
+            virtio_console: false,
         }
     }
 
     /// The kernel command line to pass.
     pub fn cmdline(&self) -> String {
+        let console = if self.virtio_console { "hvc0" } else { "ttyS0" };
         self.append
             .clone()
-            .unwrap_or_else(|| "console=ttyS0".to_string())
+            .unwrap_or_else(|| format!("console={console}"))
     }
 }

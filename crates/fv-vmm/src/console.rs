@@ -1,8 +1,9 @@
 //! The guest console on the host: output sinks, the terminal in raw mode
-//! with QEMU's `Ctrl-A x` escape, and stdin fed to the UART.
+//! with QEMU's `Ctrl-A x` escape, and stdin fed to the UART or, with the
+//! virtio console, into a pipe the virtio-console device reads.
 
 use std::io::{IsTerminal, Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use fv_devices::Uart;
@@ -58,13 +59,18 @@ type SharedTarget = Arc<Mutex<Option<InputTarget>>>;
 pub(crate) struct HostConsole {
     config: ConsoleConfig,
     target: SharedTarget,
+    /// With the virtio console: the read end of the pipe that host input
+    /// goes into (None without input); every boot's device reads a copy.
+    virtio_input: Option<Option<OwnedFd>>,
     _raw: Option<RawTerminal>,
 }
 
 impl HostConsole {
-    pub fn open(config: &ConsoleConfig) -> std::io::Result<Self> {
+    /// `virtio`: input goes to a virtio-console device instead of the UART.
+    pub fn open(config: &ConsoleConfig, virtio: bool) -> std::io::Result<Self> {
         let target: SharedTarget = Arc::new(Mutex::new(None));
         let mut raw = None;
+        let mut virtio_input = virtio.then_some(None);
         if let ConsoleConfig::Stdio = config {
             let tty = std::io::stdin().is_terminal();
             if tty {
@@ -75,21 +81,49 @@ impl HostConsole {
             std::thread::Builder::new()
                 .name("fv-stdin".into())
                 .spawn(move || stdin_reader(t, tty, tx))?;
-            let t = Arc::clone(&target);
-            std::thread::Builder::new()
-                .name("fv-console-in".into())
-                .spawn(move || deliver(t, rx))?;
+            let builder = std::thread::Builder::new().name("fv-console-in".into());
+            if virtio {
+                let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+                virtio_input = Some(Some(read));
+                builder.spawn(move || deliver_to_pipe(rx, std::fs::File::from(write)))?;
+            } else {
+                let t = Arc::clone(&target);
+                builder.spawn(move || deliver(t, rx))?;
+            }
         }
         Ok(Self {
             config: config.clone(),
             target,
+            virtio_input,
             _raw: raw,
         })
     }
 
+    /// The outputs of one boot of the VM: the UART's (and SBI debug
+    /// console's), and with the virtio console its device, which then gets
+    /// the real sink while the UART's output only goes to the debug log.
+    pub fn outputs(&self) -> std::io::Result<(SharedOutput, Option<fv_virtio::Console>)> {
+        let Some(input) = &self.virtio_input else {
+            return Ok((self.output()?, None));
+        };
+        let input = input.as_ref().map(|fd| fd.try_clone()).transpose()?;
+        let size = match self.config {
+            ConsoleConfig::Stdio => terminal_size(),
+            _ => None,
+        };
+        let device = fv_virtio::Console::new(input, self.sink()?, size)?;
+        let uart: Box<dyn Write + Send> = Box::new(LogLines::default());
+        Ok((SharedOutput::new(uart), Some(device)))
+    }
+
     /// A fresh output sink for one boot of the VM.
     pub fn output(&self) -> std::io::Result<SharedOutput> {
-        let w: Box<dyn Write + Send> = match &self.config {
+        Ok(SharedOutput::new(self.sink()?))
+    }
+
+    /// Where the console's output goes.
+    fn sink(&self) -> std::io::Result<Box<dyn Write + Send>> {
+        Ok(match &self.config {
             ConsoleConfig::Stdio => Box::new(std::io::stdout()),
             ConsoleConfig::None => Box::new(std::io::sink()),
             ConsoleConfig::File(p) => Box::new(
@@ -99,8 +133,7 @@ impl HostConsole {
                     .open(p)?,
             ),
             ConsoleConfig::Buffer(b) => Box::new(b.clone()),
-        };
-        Ok(SharedOutput::new(w))
+        })
     }
 
     /// Sends host input to this UART from now on.
@@ -180,6 +213,72 @@ fn deliver(target: SharedTarget, rx: std::sync::mpsc::Receiver<Vec<u8>>) {
     }
 }
 
+/// Feeds input to the virtio console's pipe; a full pipe (the guest not
+/// reading) holds the writer back, while the escape keeps working.
+fn deliver_to_pipe(rx: std::sync::mpsc::Receiver<Vec<u8>>, mut pipe: std::fs::File) {
+    while let Ok(chunk) = rx.recv() {
+        if let Err(e) = pipe.write_all(&chunk) {
+            tracing::warn!("console input pipe: {e}");
+            return;
+        }
+    }
+}
+
+/// The UART's output while the console is on virtio: kept off the
+/// terminal, logged line by line (`FV_LOG=debug`).
+#[derive(Default)]
+struct LogLines(Vec<u8>);
+
+impl LogLines {
+    /// Longest line kept before it is logged anyway.
+    const MAX_LINE: usize = 4096;
+
+    fn log(&mut self, end: usize) {
+        let line: Vec<u8> = self.0.drain(..end).collect();
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        if !text.is_empty() {
+            tracing::debug!(target: "fv::uart", "{text}");
+        }
+    }
+}
+
+impl Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        while let Some(pos) = self.0.iter().position(|&b| b == b'\n') {
+            self.log(pos + 1);
+        }
+        if self.0.len() > Self::MAX_LINE {
+            self.log(self.0.len());
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+nix::ioctl_read_bad!(tiocgwinsz, nix::libc::TIOCGWINSZ, nix::pty::Winsize);
+
+/// (columns, rows) of the terminal on stdout, if it is one.
+fn terminal_size() -> Option<(u16, u16)> {
+    let stdout = std::io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    let mut ws = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer,
+    // which points to `ws`, live and writable for the whole call.
+    unsafe { tiocgwinsz(stdout.as_raw_fd(), &mut ws) }.ok()?;
+    (ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
+}
+
 /// Puts the terminal on stdin in raw mode and restores it when dropped.
 struct RawTerminal {
     saved: nix::sys::termios::Termios,
@@ -203,5 +302,22 @@ impl Drop for RawTerminal {
     fn drop(&mut self) {
         use nix::sys::termios::{tcsetattr, SetArg};
         let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uart_log_keeps_only_the_unfinished_line() {
+        let mut log = LogLines::default();
+        log.write_all(b"first\nsec").unwrap();
+        assert_eq!(log.0, b"sec");
+        log.write_all(b"ond\r\n").unwrap();
+        assert!(log.0.is_empty());
+        // A line that never ends is logged in pieces, not kept forever.
+        log.write_all(&[b'x'; 5000]).unwrap();
+        assert!(log.0.is_empty());
     }
 }

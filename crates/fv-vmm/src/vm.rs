@@ -48,6 +48,16 @@ pub fn validate(cfg: &VmConfig) -> Result<(), VmmError> {
             cfg.disks.len()
         )));
     }
+    // Every virtio device takes a slot: disks, the console, the rng.
+    let slots = cfg.disks.len() + usize::from(cfg.virtio_console) + 1;
+    if slots > layout::VIRTIO_MMIO_COUNT {
+        return Err(VmmError::Config(format!(
+            "{} disks{}: {slots} virtio devices with the rng, but the board has {} virtio-mmio slots",
+            cfg.disks.len(),
+            if cfg.virtio_console { " and --console virtio" } else { "" },
+            layout::VIRTIO_MMIO_COUNT
+        )));
+    }
     Ok(())
 }
 
@@ -55,8 +65,12 @@ pub fn validate(cfg: &VmConfig) -> Result<(), VmmError> {
 type SlotDevice = (usize, Box<dyn VirtioDevice>);
 
 /// The virtio devices of the board, slot by slot: disks from slot 0 in the
-/// order given (so they become vda, vdb, ...), the rng in the last slot.
-fn virtio_devices(cfg: &VmConfig) -> Result<Vec<SlotDevice>, VmmError> {
+/// order given (so they become vda, vdb, ...), then the console if any, the
+/// rng in the last slot.
+fn virtio_devices(
+    cfg: &VmConfig,
+    console: Option<fv_virtio::Console>,
+) -> Result<Vec<SlotDevice>, VmmError> {
     let mut devs: Vec<SlotDevice> = Vec::new();
     for (i, d) in cfg.disks.iter().enumerate() {
         let blk = fv_virtio::Block::open(
@@ -70,6 +84,9 @@ fn virtio_devices(cfg: &VmConfig) -> Result<Vec<SlotDevice>, VmmError> {
         )?;
         devs.push((i, Box::new(blk)));
     }
+    if let Some(c) = console {
+        devs.push((devs.len(), Box::new(c)));
+    }
     let rng = fv_virtio::Rng::new().map_err(VmmError::Rng)?;
     devs.push((layout::VIRTIO_MMIO_COUNT - 1, Box::new(rng)));
     Ok(devs)
@@ -79,7 +96,7 @@ fn virtio_devices(cfg: &VmConfig) -> Result<Vec<SlotDevice>, VmmError> {
 /// the host stops it.
 pub fn run_vm(cfg: VmConfig) -> Result<ExitReason, VmmError> {
     validate(&cfg)?;
-    let console = HostConsole::open(&cfg.console).map_err(VmmError::Console)?;
+    let console = HostConsole::open(&cfg.console, cfg.virtio_console).map_err(VmmError::Console)?;
     loop {
         let reason = run_once(&cfg, &console)?;
         if reason == ExitReason::Reboot && cfg.on_reboot == RebootAction::Restart {
@@ -103,7 +120,7 @@ fn run_once(cfg: &VmConfig, console: &HostConsole) -> Result<ExitReason, VmmErro
     let irqs: Vec<Arc<CpuIrq>> = (0..cfg.cpus).map(|_| Arc::new(CpuIrq::new())).collect();
     let control = Arc::new(VmControl::new(irqs.clone()));
     let clock = GuestClock::new(layout::TIMEBASE_FREQ);
-    let output = console.output().map_err(VmmError::Console)?;
+    let (output, virtio_console) = console.outputs().map_err(VmmError::Console)?;
 
     let plic = Arc::new(Plic::new(irqs.clone()));
     let uart = Arc::new(Uart::new(
@@ -120,7 +137,7 @@ fn run_once(cfg: &VmConfig, console: &HostConsole) -> Result<ExitReason, VmmErro
     bus.insert(layout::PLIC.base, layout::PLIC.size, plic.clone())?;
     bus.insert(layout::TEST.base, layout::TEST.size, syscon)?;
     let mut virtio_slots = Vec::new();
-    for (slot, dev) in virtio_devices(cfg)? {
+    for (slot, dev) in virtio_devices(cfg, virtio_console)? {
         let region = layout::virtio_mmio(slot);
         let irq = plic.irq_line(region.irq.unwrap_or(1 + slot as u32));
         let transport = MmioTransport::new(dev, Arc::clone(&ram), irq);
