@@ -1,5 +1,6 @@
 //! Paravirtual I/O: the virtio 1.x MMIO transport and the device models that
-//! sit behind it (virtio-blk on a raw or qcow2 image, virtio-rng).
+//! sit behind it (virtio-blk on a raw or qcow2 image, virtio-net on a TAP
+//! interface, virtio-rng).
 //!
 //! The split follows rust-vmm: a device model implements [`VirtioDevice`]
 //! (features, config space, and a [`QueueHandler`] that serves one
@@ -22,7 +23,9 @@ pub mod chain;
 pub mod device;
 pub mod interrupt;
 pub mod mmio;
+pub mod net;
 pub mod rng;
+pub mod tap;
 mod worker;
 
 pub use backend::{BackendError, BlockBackend, ImageFormat};
@@ -31,6 +34,7 @@ pub use chain::{Chain, ChainError, Segment};
 pub use device::{DeviceError, QueueHandler, VirtioDevice};
 pub use interrupt::Interrupt;
 pub use mmio::MmioTransport;
+pub use net::{MacAddr, Net, NetBackend, NetConfig, NetError};
 pub use rng::Rng;
 pub use worker::Queues;
 
@@ -76,6 +80,8 @@ pub mod status {
     pub const FAILED: u32 = 0x80;
 }
 
+#[cfg(test)]
+mod net_tests;
 #[cfg(test)]
 mod qcow2_tests;
 #[cfg(test)]

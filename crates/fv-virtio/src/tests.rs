@@ -13,40 +13,43 @@ use vm_memory::{Bytes, GuestAddress};
 use crate::block::default_serial;
 use crate::{features, status, Block, BlockConfig, MmioTransport, Rng, VirtioDevice};
 
-const F_NEXT: u16 = 1;
-const F_WRITE: u16 = 2;
+pub(crate) const F_NEXT: u16 = 1;
+pub(crate) const F_WRITE: u16 = 2;
 const F_INDIRECT: u16 = 4;
 
-const STATUS: u64 = 0x70;
-const QUEUE_NUM: u64 = 0x38;
+pub(crate) const STATUS: u64 = 0x70;
+pub(crate) const QUEUE_NUM: u64 = 0x38;
 
 #[derive(Default)]
-struct Line(AtomicBool);
+pub(crate) struct Line(pub(crate) AtomicBool);
 impl IrqLine for Line {
     fn set_level(&self, level: bool) {
         self.0.store(level, Ordering::SeqCst);
     }
 }
 
-fn ram() -> Arc<GuestRam> {
+pub(crate) fn ram() -> Arc<GuestRam> {
     Arc::new(GuestRam::new(0, 4 << 20).unwrap())
 }
 
-fn desc(addr: u64, len: u32, flags: u16, next: u16) -> RawDescriptor {
+pub(crate) fn desc(addr: u64, len: u32, flags: u16, next: u16) -> RawDescriptor {
     RawDescriptor::from(SplitDescriptor::new(addr, len, flags, next))
 }
 
-fn r(t: &MmioTransport, off: u64) -> u32 {
+pub(crate) fn r(t: &MmioTransport, off: u64) -> u32 {
     let mut b = [0u8; 4];
     t.read(off, &mut b);
     u32::from_le_bytes(b)
 }
 
-fn w(t: &MmioTransport, off: u64, v: u32) {
+pub(crate) fn w(t: &MmioTransport, off: u64, v: u32) {
     t.write(off, &v.to_le_bytes());
 }
 
-fn transport(dev: Box<dyn VirtioDevice>, ram: &Arc<GuestRam>) -> (MmioTransport, Arc<Line>) {
+pub(crate) fn transport(
+    dev: Box<dyn VirtioDevice>,
+    ram: &Arc<GuestRam>,
+) -> (MmioTransport, Arc<Line>) {
     let line = Arc::new(Line::default());
     (MmioTransport::new(dev, Arc::clone(ram), line.clone()), line)
 }
@@ -91,7 +94,7 @@ fn init(
 }
 
 /// Waits until the used ring holds `n` entries.
-fn wait_used(vq: &MockSplitQueue<'_, crate::GuestMemory>, n: u16) -> bool {
+pub(crate) fn wait_used(vq: &MockSplitQueue<'_, crate::GuestMemory>, n: u16) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
         if vq.used().idx().load() >= n {
@@ -102,7 +105,7 @@ fn wait_used(vq: &MockSplitQueue<'_, crate::GuestMemory>, n: u16) -> bool {
     false
 }
 
-fn wait_needs_reset(t: &MmioTransport) -> bool {
+pub(crate) fn wait_needs_reset(t: &MmioTransport) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
         if r(t, STATUS) & status::DEVICE_NEEDS_RESET != 0 {

@@ -227,6 +227,17 @@ impl<'a> Queues<'a> {
         }
     }
 
+    /// Asks the driver to notify queue `index` when it adds buffers (with
+    /// event index: at the next one); true if buffers arrived meanwhile, so
+    /// the caller should look again (virtio 1.2, 2.7.10).
+    pub fn enable_notification(&mut self, index: usize) -> Result<bool, DeviceError> {
+        let mem = self.mem;
+        match self.ready_queue(index) {
+            Some(q) => Ok(q.enable_notification(mem)?),
+            None => Ok(false),
+        }
+    }
+
     /// Completes the chain headed by `head` on queue `index`, `len` bytes
     /// written into its device-writable buffers.
     pub fn add_used(&mut self, index: usize, head: u16, len: u32) -> Result<(), DeviceError> {

@@ -48,6 +48,25 @@ pub fn validate(cfg: &VmConfig) -> Result<(), VmmError> {
             cfg.disks.len()
         )));
     }
+    if cfg.name.is_empty() {
+        return Err(VmmError::Config(
+            "--name '': a VM name cannot be empty".into(),
+        ));
+    }
+    for nic in &cfg.nics {
+        fv_virtio::tap::check_ifname(&nic.tap)
+            .map_err(|e| VmmError::Config(format!("--net tap={}: {e}", nic.tap)))?;
+    }
+    // Disks, then NICs, each in a slot of its own; the rng takes the last.
+    let slots = cfg.disks.len() + cfg.nics.len() + 1;
+    if slots > layout::VIRTIO_MMIO_COUNT {
+        return Err(VmmError::Config(format!(
+            "{} disks and {} network cards need {slots} virtio-mmio slots with the rng; the board has {}",
+            cfg.disks.len(),
+            cfg.nics.len(),
+            layout::VIRTIO_MMIO_COUNT
+        )));
+    }
     Ok(())
 }
 
@@ -55,7 +74,8 @@ pub fn validate(cfg: &VmConfig) -> Result<(), VmmError> {
 type SlotDevice = (usize, Box<dyn VirtioDevice>);
 
 /// The virtio devices of the board, slot by slot: disks from slot 0 in the
-/// order given (so they become vda, vdb, ...), the rng in the last slot.
+/// order given (so they become vda, vdb, ...), then the network cards, the
+/// rng in the last slot.
 fn virtio_devices(cfg: &VmConfig) -> Result<Vec<SlotDevice>, VmmError> {
     let mut devs: Vec<SlotDevice> = Vec::new();
     for (i, d) in cfg.disks.iter().enumerate() {
@@ -69,6 +89,21 @@ fn virtio_devices(cfg: &VmConfig) -> Result<Vec<SlotDevice>, VmmError> {
             i,
         )?;
         devs.push((i, Box::new(blk)));
+    }
+    for (i, nic) in cfg.nics.iter().enumerate() {
+        let net_err = |source| VmmError::Net {
+            arg: format!("tap={}", nic.tap),
+            source,
+        };
+        let tap = fv_virtio::tap::Tap::open(&nic.tap).map_err(|e| net_err(e.into()))?;
+        let mac = cfg.nic_mac(i);
+        tracing::info!(tap = %nic.tap, %mac, "virtio-net card net{i}");
+        let net = fv_virtio::Net::new(
+            fv_virtio::NetConfig { mac },
+            fv_virtio::NetBackend::tap(tap),
+            i,
+        );
+        devs.push((devs.len(), Box::new(net)));
     }
     let rng = fv_virtio::Rng::new().map_err(VmmError::Rng)?;
     devs.push((layout::VIRTIO_MMIO_COUNT - 1, Box::new(rng)));
