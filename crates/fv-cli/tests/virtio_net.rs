@@ -11,7 +11,8 @@
 //! scounteren.TM; an engine issue, not a network one.) The first card sits on a TAP made
 //! beforehand with `ip tuntap`, the second on one fv creates itself; the
 //! guest sees the MAC given for the first and the one derived from the VM
-//! name for the second.
+//! name for the second, and has negotiated checksum and TSO offloads, so the
+//! transfers go through the TAP's offload paths.
 //!
 //! Needs root, /dev/net/tun, `ip` (iproute2) and `busybox`; otherwise the test prints a
 //! SKIP line. Argument errors are checked without root.
@@ -243,6 +244,7 @@ fn guest_pings_and_moves_mebibytes_both_ways_over_tap() {
 ip link set eth0 up && ip addr add {GUEST_IP}/24 dev eth0 && echo FV-ETH0-$((1+1))-UP
 sed 's/^/FV-MAC0=/' /sys/class/net/eth0/address
 sed 's/^/FV-MAC1=/' /sys/class/net/eth1/address
+sed 's/^/FV-FEAT0=/' /sys/class/net/eth0/device/features
 wget -q -O /tmp/blob http://{HOST_IP}:8080/blob && echo FV-WGET-$((3+3))-OK
 sha256sum /tmp/blob | sed 's/^/FV-SHA=/'
 nc {HOST_IP} 5001 < /tmp/blob; echo FV-NC-$((4+4))-DONE
@@ -272,6 +274,16 @@ poweroff
         "FV-NC-8-DONE".into(),
     ] {
         assert!(out.contains(&needle), "missing {needle}:\n{all}");
+    }
+    // The offloads were negotiated (sysfs lists feature bits from bit 0):
+    // CSUM, GUEST_CSUM, GUEST_TSO4, HOST_TSO4, MAC, STATUS.
+    let feats = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("FV-FEAT0="))
+        .find(|f| f.len() >= 32)
+        .unwrap_or_else(|| panic!("no feature bits:\n{all}"));
+    for bit in [0, 1, 5, 7, 11, 16] {
+        assert_eq!(&feats[bit..=bit], "1", "feature bit {bit} in {feats}");
     }
     let pinged = served
         .join()

@@ -7,11 +7,16 @@
 //! frame; a datagram or seqpacket socket (unit tests, fuzzing) carries bare
 //! frames, and the device adds or strips the header.
 //!
-//! No checksum or segmentation offload is offered yet, so the header carries
-//! no information in either direction: on transmit it is zeroed before it
-//! reaches the TAP (a guest cannot make the host kernel parse offload fields
-//! it never negotiated), on receive the device writes a zeroed header with
-//! `num_buffers` = 1 (5.1.6.4: VERSION_1 headers always have the field).
+//! On a TAP the device offers checksum and TCP segmentation offload both
+//! ways (`CSUM`, `HOST_TSO4/6`, `GUEST_CSUM`, `GUEST_TSO4/6`): the header is
+//! handed through as written, and the host kernel validates it
+//! (`virtio_net_hdr_to_skb`); `TUNSETOFFLOAD` tells the TAP which offloads
+//! the driver took. Whatever was not negotiated is zeroed: a guest cannot
+//! make the host parse offload fields it never negotiated, and the driver
+//! gets a header with nothing to do (5.1.6.4.1). On a socket backend no
+//! offload is offered. Every received header has `num_buffers` = 1
+//! (5.1.6.4: VERSION_1 headers always have the field; no MRG_RXBUF). The
+//! header is little-endian (VERSION_1), as the TAP's on little-endian hosts.
 //!
 //! Choices where the spec leaves room:
 //! - A received frame that does not fit the driver's buffer (no
@@ -47,6 +52,15 @@ pub const MAX_FRAME: usize = 65562 - VNET_HDR_LEN;
 /// Most frames received per backend event.
 pub const RX_BATCH: usize = 64;
 
+/// The offloads offered on a TAP: checksums and TCP segmentation both
+/// ways. The header is then handed through, and the host kernel checks it.
+const OFFLOADS: u64 = feature::CSUM
+    | feature::GUEST_CSUM
+    | feature::GUEST_TSO4
+    | feature::GUEST_TSO6
+    | feature::HOST_TSO4
+    | feature::HOST_TSO6;
+
 /// The receive queue.
 pub const RXQ: usize = 0;
 /// The transmit queue.
@@ -55,6 +69,18 @@ const QUEUE_SIZE: u16 = 256;
 
 /// Feature bits (virtio 1.2, 5.1.3).
 pub mod feature {
+    /// The device takes frames with a partial checksum.
+    pub const CSUM: u64 = 1 << 0;
+    /// The driver takes frames with a partial checksum.
+    pub const GUEST_CSUM: u64 = 1 << 1;
+    /// The driver takes TCPv4 segments larger than the MTU.
+    pub const GUEST_TSO4: u64 = 1 << 7;
+    /// The driver takes TCPv6 segments larger than the MTU.
+    pub const GUEST_TSO6: u64 = 1 << 8;
+    /// The device takes TCPv4 segments larger than the MTU.
+    pub const HOST_TSO4: u64 = 1 << 11;
+    /// The device takes TCPv6 segments larger than the MTU.
+    pub const HOST_TSO6: u64 = 1 << 12;
     /// The config space holds the MAC address.
     pub const MAC: u64 = 1 << 5;
     /// The config space holds the link status.
@@ -222,7 +248,8 @@ impl VirtioDevice for Net {
         vec![QUEUE_SIZE, QUEUE_SIZE]
     }
     fn features(&self) -> u64 {
-        feature::MAC | feature::STATUS
+        let offloads = if self.backend.vnet_hdr { OFFLOADS } else { 0 };
+        feature::MAC | feature::STATUS | offloads
     }
     fn read_config(&self, offset: u64, data: &mut [u8]) {
         let space = self.config_space();
@@ -235,16 +262,37 @@ impl VirtioDevice for Net {
                 .unwrap_or(0);
         }
     }
-    fn activate(&mut self, _acked: u64) -> Result<Box<dyn QueueHandler>, DeviceError> {
+    fn activate(&mut self, acked: u64) -> Result<Box<dyn QueueHandler>, DeviceError> {
         let backend = self
             .backend
             .try_clone()
             .map_err(|_| DeviceError::Request("cannot duplicate the network backend"))?;
+        let host_offloads = backend.vnet_hdr && acked & feature::CSUM != 0;
+        let guest_offloads = backend.vnet_hdr && acked & feature::GUEST_CSUM != 0;
+        if backend.vnet_hdr {
+            // What the host kernel may hand us: only what the driver takes.
+            let mut tun = 0;
+            if guest_offloads {
+                tun |= crate::tap::TUN_F_CSUM;
+                if acked & feature::GUEST_TSO4 != 0 {
+                    tun |= crate::tap::TUN_F_TSO4;
+                }
+                if acked & feature::GUEST_TSO6 != 0 {
+                    tun |= crate::tap::TUN_F_TSO6;
+                }
+            }
+            crate::tap::set_offload(backend.fd.as_fd(), tun).map_err(|e| {
+                tracing::warn!(device = %self.name(), "TUNSETOFFLOAD {tun:#x}: {e}");
+                DeviceError::Request("cannot set the TAP offloads")
+            })?;
+        }
         Ok(Box::new(NetWorker {
             name: self.name(),
             backend,
             rx_starved: false,
             backend_gone: false,
+            host_offloads,
+            guest_offloads,
             buf: vec![0u8; VNET_HDR_LEN + MAX_FRAME],
             rx_drops: RateLimited::default(),
             tx_drops: RateLimited::default(),
@@ -283,6 +331,12 @@ struct NetWorker {
     rx_starved: bool,
     /// The backend can no longer be read from.
     backend_gone: bool,
+    /// Transmit headers go to the TAP as the driver wrote them (CSUM
+    /// negotiated); otherwise they are zeroed.
+    host_offloads: bool,
+    /// Receive headers come to the driver as the TAP wrote them
+    /// (GUEST_CSUM negotiated); otherwise they are zeroed.
+    guest_offloads: bool,
     /// One frame with its header, in either direction.
     buf: Vec<u8>,
     rx_drops: RateLimited,
@@ -305,8 +359,11 @@ impl NetWorker {
         let frame = &mut self.buf[..len];
         chain.read_at(mem, 0, frame)?;
         let out = if self.backend.vnet_hdr {
-            // No offloads negotiated: the header must say "nothing to do".
-            frame[..VNET_HDR_LEN].fill(0);
+            if !self.host_offloads {
+                // No offloads negotiated: the header must say "nothing to
+                // do" (the host kernel checks what it is given either way).
+                frame[..VNET_HDR_LEN].fill(0);
+            }
             &frame[..]
         } else {
             &frame[VNET_HDR_LEN..]
@@ -335,9 +392,11 @@ impl NetWorker {
             };
             match r {
                 Ok(n) if n > VNET_HDR_LEN => {
-                    // No guest offloads negotiated (5.1.6.4.1): flags and GSO
-                    // fields zero, and one buffer per frame.
-                    self.buf[..VNET_HDR_LEN].fill(0);
+                    // Without guest offloads (5.1.6.4.1) flags and GSO fields
+                    // are zero; one buffer per frame either way.
+                    if !self.guest_offloads {
+                        self.buf[..VNET_HDR_LEN].fill(0);
+                    }
                     self.buf[10..12].copy_from_slice(&1u16.to_le_bytes());
                     return Received::Frame(n);
                 }

@@ -100,6 +100,8 @@ fn config_space_has_the_mac_and_link_up() {
     let f = r(&t, 0x10);
     assert_ne!(u64::from(f) & feature::MAC, 0);
     assert_ne!(u64::from(f) & feature::STATUS, 0);
+    assert_eq!(u64::from(f) & feature::CSUM, 0, "no offloads without a TAP");
+    assert_eq!(u64::from(f) & feature::GUEST_TSO4, 0);
     let mut mac = [0u8; 6];
     t.read(0x100, &mut mac);
     assert_eq!(mac, MAC.0);

@@ -1,7 +1,8 @@
 //! A Linux TAP interface opened for virtio-net: `IFF_TAP | IFF_NO_PI |
 //! IFF_VNET_HDR`, a 12-byte `virtio_net_hdr` in front of every frame
-//! (`TUNSETVNETHDRSZ`), no offloads (`TUNSETOFFLOAD 0`: the host kernel
-//! checksums and segments everything it hands us), non-blocking.
+//! (`TUNSETVNETHDRSZ`), non-blocking; no offloads until the driver takes
+//! some (`TUNSETOFFLOAD 0`: the host kernel checksums and segments
+//! everything it hands us).
 //!
 //! An existing interface (`ip tuntap add tap0 mode tap`) is attached to; a
 //! missing one is created, which needs CAP_NET_ADMIN, and brought up. A
@@ -10,9 +11,17 @@
 //! All the ioctls live in the small `sys` module below.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+/// `TUNSETOFFLOAD` bits: partial checksums, TCPv4 and TCPv6 segmentation.
+pub use libc::{TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6};
+
+/// Tells the TAP behind `fd` which offloads the reader takes (`TUN_F_*`).
+pub fn set_offload(fd: std::os::fd::BorrowedFd<'_>, flags: u32) -> std::io::Result<()> {
+    sys::set_offload(fd, flags as i32)
+}
 
 /// Longest interface name the kernel takes (`IFNAMSIZ` - 1).
 pub const MAX_IFNAME_LEN: usize = 15;
@@ -130,7 +139,7 @@ impl Tap {
             "TUNSETVNETHDRSZ 12",
             sys::set_vnet_hdr_size(&file, crate::net::VNET_HDR_LEN as i32),
         )?;
-        setup("TUNSETOFFLOAD 0", sys::set_offload(&file, 0))?;
+        setup("TUNSETOFFLOAD 0", sys::set_offload(file.as_fd(), 0))?;
         if !existed {
             setup("bringing it up", sys::set_up(name))?;
             tracing::info!(tap = name, "created TAP interface");
@@ -155,7 +164,7 @@ impl Tap {
 /// The ioctls, each in one place.
 mod sys {
     use std::fs::File;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
     /// `struct ifreq` with the `ifr_flags` member of its union (40 bytes on
     /// 64-bit Linux).
@@ -201,7 +210,7 @@ mod sys {
         Ok(())
     }
 
-    pub(super) fn set_offload(tun: &File, flags: i32) -> std::io::Result<()> {
+    pub(super) fn set_offload(tun: BorrowedFd<'_>, flags: i32) -> std::io::Result<()> {
         // SAFETY: TUNSETOFFLOAD takes its argument by value; no memory is
         // passed.
         unsafe { tun_set_offload(tun.as_raw_fd(), flags) }?;
