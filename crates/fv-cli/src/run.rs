@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use fv_vmm::{
-    BiosMode, ConsoleConfig, DiskConfig, DiskFormat, ExitReason, RebootAction, VmConfig, MAX_DISKS,
+    BiosMode, ConsoleConfig, DiskConfig, DiskFormat, ExitReason, MacAddr, NicConfig, RebootAction,
+    VmConfig, DEFAULT_NAME, MAX_DISKS,
 };
 
 use crate::{EXIT_FAULT, EXIT_REBOOT};
@@ -49,6 +50,14 @@ pub struct RunArgs {
     /// guest sees them as /dev/vda, /dev/vdb, ... in order.
     #[arg(long = "disk", value_name = "PATH[,format=raw|qcow2][,ro]")]
     pub disks: Vec<String>,
+    /// A virtio-net card on a host TAP interface: tap=IFNAME[,mac=MAC]. An
+    /// existing TAP is attached to; a missing one is created (root). The MAC
+    /// defaults to 52:54:00 + a hash of the VM name and card number.
+    #[arg(long = "net", value_name = "tap=IFNAME[,mac=52:54:00:xx:xx:xx]")]
+    pub nets: Vec<String>,
+    /// The VM's name; default MAC addresses are derived from it.
+    #[arg(long, default_value = DEFAULT_NAME)]
+    pub name: String,
 }
 
 fn usage(msg: String) -> anyhow::Error {
@@ -119,6 +128,39 @@ fn parse_disk(s: &str) -> anyhow::Result<DiskConfig> {
     }
 }
 
+/// Parses one `--net` value (the interface name is checked by
+/// `fv_vmm::validate`).
+fn parse_net(s: &str) -> anyhow::Result<NicConfig> {
+    let mut nic = NicConfig {
+        tap: String::new(),
+        mac: None,
+    };
+    let mut tap = None;
+    for opt in s.split(',') {
+        match opt.split_once('=') {
+            Some(("tap", name)) => tap = Some(name),
+            Some(("mac", m)) => {
+                nic.mac = Some(
+                    m.parse::<MacAddr>()
+                        .map_err(|e| usage(format!("--net '{s}': bad MAC address '{m}': {e}")))?,
+                )
+            }
+            _ => {
+                return Err(usage(format!(
+                "--net '{s}': unknown option '{opt}' (expected tap=IFNAME[,mac=52:54:00:xx:xx:xx])"
+            )))
+            }
+        }
+    }
+    let Some(tap) = tap else {
+        return Err(usage(format!(
+            "--net '{s}': expected tap=IFNAME[,mac=52:54:00:xx:xx:xx]"
+        )));
+    };
+    nic.tap = tap.to_string();
+    Ok(nic)
+}
+
 /// Builds the VM configuration from the arguments.
 pub fn config(args: &RunArgs) -> anyhow::Result<VmConfig> {
     let mem = fv_machine::parse_size(&args.mem).map_err(|e| usage(format!("--mem: {e}")))?;
@@ -152,6 +194,11 @@ pub fn config(args: &RunArgs) -> anyhow::Result<VmConfig> {
         .iter()
         .map(|d| parse_disk(d))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let nics = args
+        .nets
+        .iter()
+        .map(|n| parse_net(n))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (kernel, initrd, append) = match &args.kernel {
         Some(k) => (k.clone(), args.initrd.clone(), args.append.clone()),
         None => {
@@ -168,6 +215,8 @@ pub fn config(args: &RunArgs) -> anyhow::Result<VmConfig> {
     };
     let mut cfg = VmConfig::new(kernel);
     cfg.disks = disks;
+    cfg.nics = nics;
+    cfg.name = args.name.clone();
     cfg.initrd = initrd;
     cfg.append = append;
     cfg.mem_bytes = mem;

@@ -1,6 +1,6 @@
 //! Paravirtual I/O: the virtio 1.x MMIO transport and the device models that
-//! sit behind it (virtio-blk on a raw or qcow2 image, virtio-console,
-//! virtio-rng).
+//! sit behind it (virtio-blk on a raw or qcow2 image, virtio-net on a TAP
+//! interface, virtio-console, virtio-rng).
 //!
 //! The split follows rust-vmm: a device model implements [`VirtioDevice`]
 //! (features, config space, and a [`QueueHandler`] that serves one
@@ -25,7 +25,9 @@ pub mod device;
 pub mod interrupt;
 pub mod lock;
 pub mod mmio;
+pub mod net;
 pub mod rng;
+pub mod tap;
 mod worker;
 
 pub use backend::{BackendError, BlockBackend, ImageFormat};
@@ -35,6 +37,7 @@ pub use console::Console;
 pub use device::{DeviceError, QueueHandler, VirtioDevice};
 pub use interrupt::Interrupt;
 pub use mmio::MmioTransport;
+pub use net::{MacAddr, Net, NetBackend, NetConfig, NetError};
 pub use rng::Rng;
 pub use worker::Queues;
 
@@ -82,6 +85,8 @@ pub mod status {
 
 #[cfg(test)]
 mod console_tests;
+#[cfg(test)]
+mod net_tests;
 #[cfg(test)]
 mod qcow2_tests;
 #[cfg(test)]

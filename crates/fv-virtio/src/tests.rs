@@ -18,7 +18,7 @@ pub(crate) const F_WRITE: u16 = 2;
 const F_INDIRECT: u16 = 4;
 
 pub(crate) const STATUS: u64 = 0x70;
-const QUEUE_NUM: u64 = 0x38;
+pub(crate) const QUEUE_NUM: u64 = 0x38;
 
 #[derive(Default)]
 pub(crate) struct Line(pub(crate) AtomicBool);

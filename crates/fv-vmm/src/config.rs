@@ -80,6 +80,20 @@ pub struct DiskConfig {
     pub format: Option<DiskFormat>,
 }
 
+/// A virtio-net card on a host TAP interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicConfig {
+    /// The TAP interface: attached to if it exists, else created (which
+    /// needs CAP_NET_ADMIN) for the VM's lifetime.
+    pub tap: String,
+    /// The guest's MAC address; None derives one from the VM name
+    /// ([`VmConfig::nic_mac`]).
+    pub mac: Option<MacAddr>,
+}
+
+/// A MAC address (the virtio layer's type).
+pub use fv_virtio::MacAddr;
+
 /// A VM definition.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
@@ -98,6 +112,10 @@ pub struct VmConfig {
     /// The guest console is virtio-console (`hvc0`) and `console` says
     /// where it goes; the UART stays on the board, its output only logged.
     pub virtio_console: bool,
+    /// The VM's name (logs, default MAC addresses).
+    pub name: String,
+    /// Network cards in order: the guest sees `eth0`, `eth1`, ...
+    pub nics: Vec<NicConfig>,
 }
 
 /// Most harts a VM may have.
@@ -106,6 +124,8 @@ pub const MAX_CPUS: usize = 8;
 pub const MIN_MEM: u64 = 16 << 20;
 /// Most disks a VM may have: the virtio-mmio slots minus the rng's.
 pub const MAX_DISKS: usize = fv_devices::layout::VIRTIO_MMIO_COUNT - 1;
+/// The name of a VM that was given none.
+pub const DEFAULT_NAME: &str = "fv";
 /// Most RAM a VM may have (the `virt` RAM window below the PCIe high MMIO).
 pub const MAX_MEM: u64 = 512 << 30;
 
@@ -123,7 +143,19 @@ impl VmConfig {
             on_reboot: RebootAction::Exit,
             disks: Vec::new(),
             virtio_console: false,
+            name: DEFAULT_NAME.to_string(),
+            nics: Vec::new(),
         }
+    }
+
+    /// The MAC address of NIC `index`: the one configured, else
+    /// `52:54:00` + three bytes of a hash of "NAME/INDEX", so a VM keeps
+    /// its addresses from run to run and VMs with different names differ.
+    pub fn nic_mac(&self, index: usize) -> MacAddr {
+        self.nics
+            .get(index)
+            .and_then(|n| n.mac)
+            .unwrap_or_else(|| MacAddr::from_seed(format!("{}/{index}", self.name).as_bytes()))
     }
 
     /// The kernel command line to pass.
@@ -132,5 +164,53 @@ impl VmConfig {
         self.append
             .clone()
             .unwrap_or_else(|| format!("console={console}"))
+    }
+}
+
+#[cfg(test)]
+mod nic_tests {
+    use super::*;
+
+    fn nic(tap: &str, mac: Option<MacAddr>) -> NicConfig {
+        NicConfig {
+            tap: tap.into(),
+            mac,
+        }
+    }
+
+    #[test]
+    fn default_macs_follow_the_vm_name() {
+        let mut a = VmConfig::new("k");
+        a.name = "web1".into();
+        a.nics = vec![nic("tap0", None), nic("tap1", None)];
+        let mut b = a.clone();
+        assert_eq!(a.nic_mac(0), b.nic_mac(0), "same name, same MAC");
+        assert_ne!(a.nic_mac(0), a.nic_mac(1), "cards differ");
+        assert_eq!(a.nic_mac(0).0[..3], [0x52, 0x54, 0x00]);
+        b.name = "web2".into();
+        assert_ne!(a.nic_mac(0), b.nic_mac(0), "names differ");
+        let given = MacAddr([0x52, 0x54, 0, 1, 2, 3]);
+        a.nics[1].mac = Some(given);
+        assert_eq!(a.nic_mac(1), given);
+    }
+
+    #[test]
+    fn validation_counts_every_virtio_slot_and_checks_interface_names() {
+        let mut cfg = VmConfig::new("k");
+        let disk = DiskConfig {
+            path: "d".into(),
+            read_only: false,
+            format: None,
+        };
+        cfg.disks = vec![disk; 6];
+        cfg.nics = vec![nic("tap0", None)];
+        assert!(crate::validate(&cfg).is_ok(), "6 disks + 1 NIC + rng = 8");
+        cfg.nics.push(nic("tap1", None));
+        let e = crate::validate(&cfg).unwrap_err().to_string();
+        assert!(e.contains("9 virtio-mmio slots"), "{e}");
+        cfg.disks.clear();
+        cfg.nics = vec![nic("a-name-too-long-0", None)];
+        let e = crate::validate(&cfg).unwrap_err().to_string();
+        assert!(e.contains("--net tap=a-name-too-long-0"), "{e}");
     }
 }

@@ -12,8 +12,8 @@ pub mod loader;
 mod vm;
 
 pub use config::{
-    BiosMode, ConsoleBuffer, ConsoleConfig, DiskConfig, DiskFormat, RebootAction, VmConfig,
-    MAX_CPUS, MAX_DISKS, MAX_MEM, MIN_MEM,
+    BiosMode, ConsoleBuffer, ConsoleConfig, DiskConfig, DiskFormat, MacAddr, NicConfig,
+    RebootAction, VmConfig, DEFAULT_NAME, MAX_CPUS, MAX_DISKS, MAX_MEM, MIN_MEM,
 };
 pub use fv_machine::ExitReason;
 pub use vm::{run_vm, validate};
@@ -36,6 +36,13 @@ pub enum VmmError {
     Console(std::io::Error),
     #[error(transparent)]
     Disk(#[from] fv_virtio::BlockError),
+    /// A network card's backend could not be set up; `arg` is how the
+    /// card was given (`tap=NAME`).
+    #[error("--net {arg}: {source}")]
+    Net {
+        arg: String,
+        source: fv_virtio::NetError,
+    },
     #[error("virtio-rng: cannot open the host's random source: {0}")]
     Rng(std::io::Error),
     #[error("cannot start a hart thread: {0}")]
@@ -48,7 +55,7 @@ impl VmmError {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            VmmError::Config(_) | VmmError::Load(_) | VmmError::Disk(_)
+            VmmError::Config(_) | VmmError::Load(_) | VmmError::Disk(_) | VmmError::Net { .. }
         )
     }
 }

@@ -48,12 +48,22 @@ pub fn validate(cfg: &VmConfig) -> Result<(), VmmError> {
             cfg.disks.len()
         )));
     }
-    // Every virtio device takes a slot: disks, the console, the rng.
-    let slots = cfg.disks.len() + usize::from(cfg.virtio_console) + 1;
+    if cfg.name.is_empty() {
+        return Err(VmmError::Config(
+            "--name '': a VM name cannot be empty".into(),
+        ));
+    }
+    for nic in &cfg.nics {
+        fv_virtio::tap::check_ifname(&nic.tap)
+            .map_err(|e| VmmError::Config(format!("--net tap={}: {e}", nic.tap)))?;
+    }
+    // Every virtio device takes a slot: disks, NICs, the console, the rng.
+    let slots = cfg.disks.len() + cfg.nics.len() + usize::from(cfg.virtio_console) + 1;
     if slots > layout::VIRTIO_MMIO_COUNT {
         return Err(VmmError::Config(format!(
-            "{} disks{}: {slots} virtio devices with the rng, but the board has {} virtio-mmio slots",
+            "{} disks, {} network cards{}: {slots} virtio-mmio slots with the rng, but the board has {}",
             cfg.disks.len(),
+            cfg.nics.len(),
             if cfg.virtio_console { " and --console virtio" } else { "" },
             layout::VIRTIO_MMIO_COUNT
         )));
@@ -65,8 +75,8 @@ pub fn validate(cfg: &VmConfig) -> Result<(), VmmError> {
 type SlotDevice = (usize, Box<dyn VirtioDevice>);
 
 /// The virtio devices of the board, slot by slot: disks from slot 0 in the
-/// order given (so they become vda, vdb, ...), then the console if any, the
-/// rng in the last slot.
+/// order given (so they become vda, vdb, ...), then the network cards, the
+/// console if any, the rng in the last slot.
 fn virtio_devices(
     cfg: &VmConfig,
     console: Option<fv_virtio::Console>,
@@ -83,6 +93,21 @@ fn virtio_devices(
             i,
         )?;
         devs.push((i, Box::new(blk)));
+    }
+    for (i, nic) in cfg.nics.iter().enumerate() {
+        let net_err = |source| VmmError::Net {
+            arg: format!("tap={}", nic.tap),
+            source,
+        };
+        let tap = fv_virtio::tap::Tap::open(&nic.tap).map_err(|e| net_err(e.into()))?;
+        let mac = cfg.nic_mac(i);
+        tracing::info!(tap = %nic.tap, %mac, "virtio-net card net{i}");
+        let net = fv_virtio::Net::new(
+            fv_virtio::NetConfig { mac },
+            fv_virtio::NetBackend::tap(tap),
+            i,
+        );
+        devs.push((devs.len(), Box::new(net)));
     }
     if let Some(c) = console {
         devs.push((devs.len(), Box::new(c)));

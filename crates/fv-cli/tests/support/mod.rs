@@ -83,8 +83,19 @@ pub fn run_with_timeout(
     input: Option<Vec<u8>>,
     limit: Duration,
 ) -> (Option<i32>, String, String) {
-    let mut child = fv()
-        .args(args)
+    let mut cmd = fv();
+    cmd.args(args);
+    run_command_with_timeout(cmd, input, limit)
+}
+
+/// [`run_with_timeout`] for any command that runs `fv` (e.g. through
+/// `ip netns exec`).
+pub fn run_command_with_timeout(
+    mut cmd: Command,
+    input: Option<Vec<u8>>,
+    limit: Duration,
+) -> (Option<i32>, String, String) {
+    let mut child = cmd
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {
