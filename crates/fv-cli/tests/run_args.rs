@@ -132,7 +132,9 @@ fn virtio_devices_must_fit_the_slots() {
     let (code, err) = fv(&args);
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("7 disks and --console virtio") && err.contains("8 virtio-mmio slots"),
+        err.contains("7 disks, 0 network cards and --console virtio")
+            && err.contains("9 virtio-mmio slots")
+            && err.contains("the board has 8"),
         "{err}"
     );
 }

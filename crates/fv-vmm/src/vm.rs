@@ -61,7 +61,7 @@ pub fn validate(cfg: &VmConfig) -> Result<(), VmmError> {
     let slots = cfg.disks.len() + cfg.nics.len() + usize::from(cfg.virtio_console) + 1;
     if slots > layout::VIRTIO_MMIO_COUNT {
         return Err(VmmError::Config(format!(
-            "{} disks, {} network cards{}: {slots} virtio-mmio slots with the rng, but the board has {}",
+            "{} disks, {} network cards{} need {slots} virtio-mmio slots with the rng; the board has {}",
             cfg.disks.len(),
             cfg.nics.len(),
             if cfg.virtio_console { " and --console virtio" } else { "" },
