@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::pty::openpty;
+use nix::pty::{openpty, Winsize};
 use nix::sys::termios::{tcgetattr, LocalFlags};
 use support::{guest_available, run_with_timeout};
 
@@ -169,7 +169,8 @@ impl Screen {
     }
 }
 
-/// On a terminal: raw mode, keys reach the guest's shell, Ctrl-C interrupts
+/// On a terminal: raw mode, the guest sees the terminal's size
+/// (VIRTIO_CONSOLE_F_SIZE), keys reach the guest's shell, Ctrl-C interrupts
 /// the guest's foreground job (hvc0 is the shell's controlling tty), and
 /// `Ctrl-A x` quits with status 0 and restores the terminal.
 #[test]
@@ -178,7 +179,13 @@ fn terminal_keys_ctrl_c_and_escape_on_hvc0() {
     if !guest_available(test) {
         return;
     }
-    let pty = openpty(None, None).unwrap();
+    let size = Winsize {
+        ws_row: 37,
+        ws_col: 111,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = openpty(Some(&size), None).unwrap();
     let before = tcgetattr(pty.slave.as_fd()).unwrap();
     let slave = std::fs::File::from(pty.slave);
     let mut child = Command::new(env!("CARGO_BIN_EXE_fv"))
@@ -206,6 +213,8 @@ fn terminal_keys_ctrl_c_and_escape_on_hvc0() {
     let at = screen.wait_for("root@ferrovisor", 0, LIMIT);
     let raw = tcgetattr(slave.as_fd()).unwrap();
     assert!(!raw.local_flags.contains(LocalFlags::ICANON), "raw mode");
+    master.write_all(b"echo FV-SIZE=$(stty size)\r").unwrap();
+    let at = screen.wait_for("FV-SIZE=37 111", at, LIMIT);
     // A foreground job that says when it runs.
     master
         .write_all(b"sh -c 'echo FV-SLEEP-$((3+4)); exec sleep 600'\r")

@@ -3,7 +3,8 @@
 //! The guest is Debian's riscv64 kernel (`linux-image-riscv64` of a suite, `trixie`
 //! by default) as a flat `Image`, and an initramfs made here from the static busybox
 //! with an `/init` that either boots to a shell or runs a test mode chosen on the
-//! kernel command line (`fv.test=boot|bench`, `fv.modules=1`; see [`initramfs`]).
+//! kernel command line (`fv.test=boot|bench`, `fv.modules=1`; with `console=hvc0` it
+//! loads the modules and runs on the virtio console; see [`initramfs`]).
 //!
 //! Packages come from the Debian archive that this machine's apt sources already
 //! use, through a private apt configuration (the host's apt state is untouched);
