@@ -61,11 +61,19 @@ fn piped_console_commands_and_poweroff() {
     if !guest_available("piped_console_commands_and_poweroff") {
         return;
     }
-    let script = b"echo FV-PIPE-$((6*7))\nuname -m\npoweroff\n".to_vec();
+    // ping reads the clock with rdtime in user mode: that needs Linux's SBI
+    // PMU driver to open `time` to user mode (scounteren.TM).
+    let script = b"echo FV-PIPE-$((6*7))\nuname -m\nip link set lo up\n\
+                   ping -c1 -W5 127.0.0.1 && echo FV-PING-OK\npoweroff\n"
+        .to_vec();
     let (code, out, _) = run_with_timeout(&["run"], Some(script), LIMIT);
     assert_eq!(code, Some(0), "poweroff from the shell must exit 0:\n{out}");
     assert!(
         out.contains("FV-PIPE-42"),
         "the shell ran the piped command:\n{out}"
+    );
+    assert!(
+        out.contains("FV-PING-OK") && !out.contains("Illegal instruction"),
+        "a user program reading the clock (ping) works:\n{out}"
     );
 }

@@ -1,7 +1,7 @@
 //! The SBI implementation: the hypervisor answers the S-mode kernel's
 //! `ecall`s itself, so guests boot without firmware (SBI spec v2.0).
-//! Extensions: BASE, TIME, IPI, RFENCE, HSM, SRST, DBCN and the legacy
-//! (v0.1) calls. Anything else returns `SBI_ERR_NOT_SUPPORTED`.
+//! Extensions: BASE, TIME, IPI, RFENCE, HSM, SRST, DBCN, PMU (the three
+//! fixed counters only) and the legacy (v0.1) calls. Anything else returns `SBI_ERR_NOT_SUPPORTED`.
 
 use std::sync::atomic::Ordering;
 
@@ -18,6 +18,7 @@ pub const SBI_ERR_ALREADY_AVAILABLE: i64 = -6;
 
 pub const EXT_BASE: u64 = 0x10;
 pub const EXT_TIME: u64 = 0x5449_4D45;
+pub const EXT_PMU: u64 = 0x50_4D55;
 pub const EXT_IPI: u64 = 0x73_5049;
 pub const EXT_RFENCE: u64 = 0x5246_4E43;
 pub const EXT_HSM: u64 = 0x48_534D;
@@ -32,7 +33,8 @@ pub const IMPL_ID: u64 = 0x4656;
 fn implemented(eid: u64) -> bool {
     matches!(
         eid,
-        EXT_BASE | EXT_TIME | EXT_IPI | EXT_RFENCE | EXT_HSM | EXT_SRST | EXT_DBCN | 0x00..=0x08
+        EXT_BASE | EXT_TIME | EXT_IPI | EXT_RFENCE | EXT_HSM | EXT_SRST | EXT_DBCN | EXT_PMU | 0x00
+            ..=0x08
     )
 }
 
@@ -61,6 +63,7 @@ pub(crate) fn handle_ecall(h: &mut Hart) {
         EXT_HSM => hsm_call(h, fid, a),
         EXT_SRST if fid == 0 => system_reset(h, a[0], a[1]),
         EXT_DBCN => dbcn(h, fid, a),
+        EXT_PMU => pmu(fid, a),
         _ => {
             tracing::debug!(hart = h.id, eid, fid, "unsupported SBI call");
             (SBI_ERR_NOT_SUPPORTED, 0)
@@ -80,6 +83,34 @@ fn base(fid: u64, arg: u64) -> (i64, u64) {
         ),
         3 => (SBI_SUCCESS, implemented(arg) as u64),
         4..=6 => (SBI_SUCCESS, 0), // mvendorid, marchid, mimpid
+        _ => (SBI_ERR_NOT_SUPPORTED, 0),
+    }
+}
+
+/// PMU extension (SBI 2.0, chapter 11) for the three fixed counters, cycle,
+/// time and instret (counter indexes 0..3, CSRs 0xc00..0xc02), which always
+/// run; no programmable events, no firmware counters, no snapshots.
+///
+/// Why at all: Linux's SBI PMU driver is what sets `scounteren.TM`, which
+/// lets user programs read `time` (the vDSO's clock_gettime, busybox ping).
+/// Without this extension Linux falls back to its legacy PMU, leaves
+/// scounteren 0, and every user-mode `rdtime` is an illegal instruction.
+fn pmu(fid: u64, a: [u64; 6]) -> (i64, u64) {
+    const FIXED: u64 = 3;
+    match fid {
+        // sbi_pmu_num_counters
+        0 => (SBI_SUCCESS, FIXED),
+        // sbi_pmu_counter_get_info: CSR number, width - 1 in bits 12..18,
+        // type hardware (bit XLEN-1 clear).
+        1 if a[0] < FIXED => (SBI_SUCCESS, (0xc00 + a[0]) | (63 << 12)),
+        1 => (SBI_ERR_INVALID_PARAM, 0),
+        // counter_start / counter_stop on fixed, free-running counters:
+        // nothing to do for the ones that exist.
+        // (a0 = first counter index, a1 = mask of counters from it.)
+        3 | 4 if a[0] < FIXED && a[1] >> (FIXED - a[0]) == 0 => (SBI_SUCCESS, 0),
+        3 | 4 => (SBI_ERR_INVALID_PARAM, 0),
+        // counter_config_matching (no programmable events), firmware
+        // counters, snapshot shared memory, event info.
         _ => (SBI_ERR_NOT_SUPPORTED, 0),
     }
 }

@@ -1130,3 +1130,48 @@ fn reserved_encodings_are_illegal_with_tval() {
     let (_, t) = trap(&m, &[], &[w]);
     assert_eq!((t.cause, t.tval), (cause::ILLEGAL_INSN, w as u64));
 }
+
+/// SBI PMU: three fixed hardware counters (cycle, time, instret), so that
+/// Linux's SBI PMU driver loads and opens `time` to user mode.
+#[test]
+fn sbi_pmu_reports_the_fixed_counters() {
+    let m = TestMachine::with_mode(1, BootMode::Sbi);
+    let mut h = m.hart(0);
+    h.enter_supervisor(RAM_BASE, 0);
+    let call = |h: &mut crate::hart::Hart, eid: u64, fid: u64, a0: u64, a1: u64| {
+        let pc = h.pc();
+        m.code(pc, &[0x0000_0073]); // ecall
+        h.x[17] = eid;
+        h.x[16] = fid;
+        h.x[10] = a0;
+        h.x[11] = a1;
+        let t = h.step().unwrap_err();
+        h.take_exception(t);
+        (h.reg(10) as i64, h.reg(11))
+    };
+    let pmu = crate::sbi::EXT_PMU;
+    assert_eq!(
+        call(&mut h, crate::sbi::EXT_BASE, 3, pmu, 0),
+        (0, 1),
+        "probe"
+    );
+    assert_eq!(call(&mut h, pmu, 0, 0, 0), (0, 3), "num_counters");
+    // get_info of counter 1: CSR time (0xc01), 64 bits wide, hardware.
+    assert_eq!(call(&mut h, pmu, 1, 1, 0), (0, 0xc01 | (63 << 12)));
+    assert_eq!(
+        call(&mut h, pmu, 1, 3, 0).0,
+        crate::sbi::SBI_ERR_INVALID_PARAM
+    );
+    // stop all three (what Linux does at start-up); a mask past them fails.
+    assert_eq!(call(&mut h, pmu, 4, 0, 0b111).0, 0);
+    assert_eq!(call(&mut h, pmu, 4, 1, 0b11).0, 0);
+    assert_eq!(
+        call(&mut h, pmu, 4, 1, 0b111).0,
+        crate::sbi::SBI_ERR_INVALID_PARAM
+    );
+    // No programmable events.
+    assert_eq!(
+        call(&mut h, pmu, 2, 0, 0b111).0,
+        crate::sbi::SBI_ERR_NOT_SUPPORTED
+    );
+}
