@@ -212,5 +212,12 @@ mod nic_tests {
         cfg.nics = vec![nic("a-name-too-long-0", None)];
         let e = crate::validate(&cfg).unwrap_err().to_string();
         assert!(e.contains("--net tap=a-name-too-long-0"), "{e}");
+        cfg.nics = vec![nic("tap0", None), nic("tap0", None)];
+        let e = crate::validate(&cfg).unwrap_err().to_string();
+        assert!(e.contains("--net tap=tap0") && e.contains("twice"), "{e}");
+        cfg.nics.clear();
+        cfg.name.clear();
+        let e = crate::validate(&cfg).unwrap_err().to_string();
+        assert!(e.contains("--name"), "{e}");
     }
 }

@@ -53,9 +53,15 @@ pub fn validate(cfg: &VmConfig) -> Result<(), VmmError> {
             "--name '': a VM name cannot be empty".into(),
         ));
     }
-    for nic in &cfg.nics {
+    for (i, nic) in cfg.nics.iter().enumerate() {
         fv_virtio::tap::check_ifname(&nic.tap)
             .map_err(|e| VmmError::Config(format!("--net tap={}: {e}", nic.tap)))?;
+        if cfg.nics[..i].iter().any(|n| n.tap == nic.tap) {
+            return Err(VmmError::Config(format!(
+                "--net tap={}: the interface is given twice (one card per TAP)",
+                nic.tap
+            )));
+        }
     }
     // Every virtio device takes a slot: disks, NICs, the console, the rng.
     let slots = cfg.disks.len() + cfg.nics.len() + usize::from(cfg.virtio_console) + 1;
