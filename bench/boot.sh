@@ -53,45 +53,12 @@ for n in $HARTS; do
     if ! [[ $n =~ ^[1-8]$ ]]; then echo "boot.sh: --harts takes hart counts 1..8, got '$n'" >&2; exit 2; fi
 done
 
-log() { printf '[boot.sh] %s\n' "$*" >&2; }
-
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-
-# The command line as typed, for the report.
-INVOCATION="bash ${BASH_SOURCE[0]}"
-for a in "${ORIG_ARGS[@]+"${ORIG_ARGS[@]}"}"; do INVOCATION+=" $(printf '%q' "$a")"; done
-
-# ---------------------------------------------------------------- prerequisites
-FV=${FV:-$TARGET_DIR/release/fv}
-if [ "$BUILD" = 1 ]; then
-    log "cargo build --release -p fv-cli (no-op when up to date)"
-    (cd "$REPO" && cargo build --release -p fv-cli) >&2
-fi
-if [ ! -x "$FV" ]; then echo "boot.sh: $FV not found (build failed or --no-build)" >&2; exit 1; fi
-
-log "fv guest fetch"
-fetch_out=$("$FV" guest fetch)
-KERNEL=$(printf '%s\n' "$fetch_out" | sed -n 's/^kernel:[[:space:]]*//p' | head -n1)
-INITRD=$(printf '%s\n' "$fetch_out" | sed -n 's/^initramfs:[[:space:]]*//p' | head -n1)
-if [ ! -f "$KERNEL" ] || [ ! -f "$INITRD" ]; then
-    echo "boot.sh: could not parse kernel/initramfs paths from 'fv guest fetch':" >&2
-    printf '%s\n' "$fetch_out" >&2
-    exit 1
-fi
-
-if ! command -v qemu-system-riscv64 >/dev/null 2>&1; then
-    log "qemu-system-riscv64 missing: installing qemu-system-misc"
-    SUDO=()
-    if [ "$(id -u)" != 0 ]; then SUDO=(sudo); fi
-    "${SUDO[@]+"${SUDO[@]}"}" apt-get update >&2
-    "${SUDO[@]+"${SUDO[@]}"}" env DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-misc >&2
-fi
-QEMU=$(command -v qemu-system-riscv64)
-
-for tool in timeout sha256sum awk sort; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "boot.sh: $tool is required" >&2; exit 1; }
-done
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+bench_init boot.sh
+bench_fv_and_guest
+bench_qemu
+bench_need timeout sha256sum awk sort
 
 EXPECTED_HASH=$(head -c 33554432 /dev/zero | sha256sum | cut -d' ' -f1)
 

@@ -41,27 +41,12 @@ for v in RUNS MIB TIMEOUT; do
     if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then echo "net.sh: --${v,,} must be a positive integer" >&2; exit 2; fi
 done
 if [ "$(id -u)" != 0 ]; then echo "net.sh: needs root (network namespace, TAP)" >&2; exit 2; fi
-for tool in ip python3 timeout qemu-system-riscv64; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "net.sh: $tool is required" >&2; exit 1; }
-done
-
-log() { printf '[net.sh] %s\n' "$*" >&2; }
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-INVOCATION="bash ${BASH_SOURCE[0]}"
-for a in "${ORIG_ARGS[@]+"${ORIG_ARGS[@]}"}"; do INVOCATION+=" $(printf '%q' "$a")"; done
-
-FV=${FV:-$TARGET_DIR/release/fv}
-if [ "$BUILD" = 1 ]; then
-    log "cargo build --release -p fv-cli"
-    (cd "$REPO" && cargo build --release -p fv-cli) >&2
-fi
-[ -x "$FV" ] || { echo "net.sh: $FV not found" >&2; exit 1; }
-fetch_out=$("$FV" guest fetch)
-KERNEL=$(printf '%s\n' "$fetch_out" | sed -n 's/^kernel:[[:space:]]*//p' | head -n1)
-INITRD=$(printf '%s\n' "$fetch_out" | sed -n 's/^initramfs:[[:space:]]*//p' | head -n1)
-[ -f "$KERNEL" ] && [ -f "$INITRD" ] || { echo "net.sh: no kernel/initramfs from fv guest fetch" >&2; exit 1; }
-QEMU=$(command -v qemu-system-riscv64)
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+bench_init net.sh
+bench_need ip python3 timeout
+bench_fv_and_guest
+bench_qemu
 
 if [ -z "$LOGDIR" ]; then LOGDIR=$(mktemp -d /tmp/fv-bench-net.XXXXXX); fi
 mkdir -p "$LOGDIR"
