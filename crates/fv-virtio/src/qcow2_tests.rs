@@ -72,6 +72,25 @@ fn make_base(qi: &Path, dir: &Path) -> (PathBuf, Vec<u8>) {
     (base, bytes)
 }
 
+/// `qemu-img create` of a qcow2 overlay at `path` over the qcow2 `backing`
+/// (a name relative to the overlay's directory, or a path).
+fn overlay(qi: &Path, backing: &str, path: &Path) {
+    must(
+        qi,
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            backing,
+            "-F",
+            "qcow2",
+            s(path),
+        ],
+    );
+}
+
 /// The access mode (O_ACCMODE) of every descriptor this process has open on
 /// `path`.
 fn open_modes(path: &Path) -> Vec<u32> {
@@ -183,20 +202,7 @@ fn qcow2_overlay_reads_base_and_writes_only_the_overlay() {
     let (base, mut expect) = make_base(&qi, dir.path());
     let vm1 = dir.path().join("vm1.qcow2");
     // Relative backing name, as users usually write it.
-    must(
-        &qi,
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            "base.qcow2",
-            "-F",
-            "qcow2",
-            s(&vm1),
-        ],
-    );
+    overlay(&qi, "base.qcow2", &vm1);
     let base_before = std::fs::read(&base).unwrap();
 
     let b = backend::open(&vm1, None, false).unwrap();
@@ -255,20 +261,7 @@ fn qcow2_chain_of_three_reads_through() {
     let (base, _) = make_base(&qi, dir.path());
     let mid = dir.path().join("mid.qcow2");
     let top = dir.path().join("top.qcow2");
-    must(
-        &qi,
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            s(&base),
-            "-F",
-            "qcow2",
-            s(&mid),
-        ],
-    );
+    overlay(&qi, s(&base), &mid);
     // A write into the middle layer with qemu-io is not available in
     // qemu-utils everywhere; rebase-free: write through our backend.
     {
@@ -276,20 +269,7 @@ fn qcow2_chain_of_three_reads_through() {
         m.write_at(&pattern(512, 5), 2 * MIB).unwrap();
         m.flush().unwrap();
     }
-    must(
-        &qi,
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            s(&mid),
-            "-F",
-            "qcow2",
-            s(&top),
-        ],
-    );
+    overlay(&qi, s(&mid), &top);
     let t = backend::open(&top, None, true).unwrap();
     let mut got = vec![0u8; 512];
     t.read_at(&mut got, 2 * MIB).unwrap();
@@ -316,20 +296,7 @@ fn qcow2_missing_backing_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let (base, _) = make_base(&qi, dir.path());
     let vm1 = dir.path().join("vm1.qcow2");
-    must(
-        &qi,
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            s(&base),
-            "-F",
-            "qcow2",
-            s(&vm1),
-        ],
-    );
+    overlay(&qi, s(&base), &vm1);
     std::fs::remove_file(&base).unwrap();
     let msg = open_err(&vm1, None);
     assert!(msg.contains("vm1.qcow2"), "{msg}");
@@ -459,20 +426,7 @@ fn clones_share_a_locked_base_that_nobody_may_write() {
     let (base, _) = make_base(&qi, dir.path());
     let clone = |name: &str| {
         let p = dir.path().join(name);
-        must(
-            &qi,
-            &[
-                "create",
-                "-q",
-                "-f",
-                "qcow2",
-                "-b",
-                "base.qcow2",
-                "-F",
-                "qcow2",
-                s(&p),
-            ],
-        );
+        overlay(&qi, "base.qcow2", &p);
         p
     };
     let (vm1, vm2) = (clone("vm1.qcow2"), clone("vm2.qcow2"));
@@ -514,20 +468,7 @@ fn qcow2_discard_frees_overlay_clusters() {
     let dir = tempfile::tempdir().unwrap();
     let (_base, _) = make_base(&qi, dir.path());
     let vm1 = dir.path().join("vm1.qcow2");
-    must(
-        &qi,
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            "base.qcow2",
-            "-F",
-            "qcow2",
-            s(&vm1),
-        ],
-    );
+    overlay(&qi, "base.qcow2", &vm1);
     let top_data_at = |off: u64| -> bool {
         let out = must(&qi, &["map", "-U", "-f", "qcow2", "--output=json", s(&vm1)]);
         // One JSON object per line: {"start": .., "length": .., "depth": .., "data": ..}
