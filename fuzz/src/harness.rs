@@ -23,34 +23,7 @@ use crate::input::{flag, layout, queue_size, Input, Op};
 pub const STALL_LIMIT: Duration = Duration::from_secs(10);
 
 /// Register offsets (virtio 1.2, table 4.1).
-pub mod reg {
-    /// DeviceFeatures.
-    pub const DEVICE_FEATURES: u64 = 0x010;
-    /// DeviceFeaturesSel.
-    pub const DEVICE_FEATURES_SEL: u64 = 0x014;
-    /// DriverFeatures.
-    pub const DRIVER_FEATURES: u64 = 0x020;
-    /// DriverFeaturesSel.
-    pub const DRIVER_FEATURES_SEL: u64 = 0x024;
-    /// QueueSel.
-    pub const QUEUE_SEL: u64 = 0x030;
-    /// QueueNum.
-    pub const QUEUE_NUM: u64 = 0x038;
-    /// QueueReady.
-    pub const QUEUE_READY: u64 = 0x044;
-    /// QueueNotify.
-    pub const QUEUE_NOTIFY: u64 = 0x050;
-    /// InterruptStatus.
-    pub const INTERRUPT_STATUS: u64 = 0x060;
-    /// InterruptACK.
-    pub const INTERRUPT_ACK: u64 = 0x064;
-    /// Status.
-    pub const STATUS: u64 = 0x070;
-    /// QueueDescLow.
-    pub const QUEUE_DESC_LOW: u64 = 0x080;
-    /// QueueDeviceHigh, the last ring address register.
-    pub const QUEUE_DEVICE_HIGH: u64 = 0x0a4;
-}
+pub use fv_virtio::mmio::reg;
 
 /// Descriptor flags (virtio 1.2, 2.7.5).
 const F_WRITE: u16 = 2;

@@ -23,33 +23,60 @@ const VENDOR_ID: u32 = u32::from_le_bytes(*b"FVVM");
 const TRANSPORT_FEATURES: u64 =
     features::VERSION_1 | features::RING_INDIRECT_DESC | features::RING_EVENT_IDX;
 
-/// Register offsets (virtio 1.2, table 4.1).
-mod reg {
+/// Register offsets (virtio 1.2, table 4.1), for drivers written against
+/// the transport (tests, the fuzz harness).
+pub mod reg {
+    /// MagicValue.
     pub const MAGIC: u64 = 0x000;
+    /// Version.
     pub const VERSION: u64 = 0x004;
+    /// DeviceID.
     pub const DEVICE_ID: u64 = 0x008;
+    /// VendorID.
     pub const VENDOR_ID: u64 = 0x00c;
+    /// DeviceFeatures.
     pub const DEVICE_FEATURES: u64 = 0x010;
+    /// DeviceFeaturesSel.
     pub const DEVICE_FEATURES_SEL: u64 = 0x014;
+    /// DriverFeatures.
     pub const DRIVER_FEATURES: u64 = 0x020;
+    /// DriverFeaturesSel.
     pub const DRIVER_FEATURES_SEL: u64 = 0x024;
+    /// QueueSel.
     pub const QUEUE_SEL: u64 = 0x030;
+    /// QueueNumMax.
     pub const QUEUE_NUM_MAX: u64 = 0x034;
+    /// QueueNum.
     pub const QUEUE_NUM: u64 = 0x038;
+    /// QueueReady.
     pub const QUEUE_READY: u64 = 0x044;
+    /// QueueNotify.
     pub const QUEUE_NOTIFY: u64 = 0x050;
+    /// InterruptStatus.
     pub const INTERRUPT_STATUS: u64 = 0x060;
+    /// InterruptACK.
     pub const INTERRUPT_ACK: u64 = 0x064;
+    /// Status.
     pub const STATUS: u64 = 0x070;
+    /// QueueDescLow.
     pub const QUEUE_DESC_LOW: u64 = 0x080;
+    /// QueueDescHigh.
     pub const QUEUE_DESC_HIGH: u64 = 0x084;
+    /// QueueDriverLow.
     pub const QUEUE_DRIVER_LOW: u64 = 0x090;
+    /// QueueDriverHigh.
     pub const QUEUE_DRIVER_HIGH: u64 = 0x094;
+    /// QueueDeviceLow.
     pub const QUEUE_DEVICE_LOW: u64 = 0x0a0;
+    /// QueueDeviceHigh.
     pub const QUEUE_DEVICE_HIGH: u64 = 0x0a4;
+    /// SHMLenLow.
     pub const SHM_LEN_LOW: u64 = 0x0b0;
+    /// SHMLenHigh.
     pub const SHM_LEN_HIGH: u64 = 0x0b4;
+    /// ConfigGeneration.
     pub const CONFIG_GENERATION: u64 = 0x0fc;
+    /// Start of the device-specific config space.
     pub const CONFIG: u64 = 0x100;
 }
 

@@ -17,8 +17,8 @@ pub(crate) const F_NEXT: u16 = 1;
 pub(crate) const F_WRITE: u16 = 2;
 const F_INDIRECT: u16 = 4;
 
-pub(crate) const STATUS: u64 = 0x70;
-pub(crate) const QUEUE_NUM: u64 = 0x38;
+pub(crate) use crate::mmio::reg::QUEUE_NUM;
+pub(crate) use crate::mmio::reg::STATUS;
 
 #[derive(Default)]
 pub(crate) struct Line(pub(crate) AtomicBool);
