@@ -159,6 +159,12 @@ impl Env {
         )
     }
 
+    /// `fv image import SOURCE NAME`, which must succeed.
+    pub fn import(&self, source: &Path, name: &str) {
+        let out = self.fv(&["image", "import", source.to_str().expect("utf-8"), name]);
+        assert_eq!(out.code, 0, "import {}: {out}", source.display());
+    }
+
     /// Starts `fv ARGS` without waiting (stdio to /dev/null), under the
     /// spawn lock like every other spawn here.
     pub fn spawn_fv(&self, args: &[&str]) -> std::process::Child {

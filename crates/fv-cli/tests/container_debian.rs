@@ -80,13 +80,7 @@ fn debian_rootfs_runs_with_its_own_tools_and_isolation() {
     let Some(tarball) = debian_rootfs(&env) else {
         return;
     };
-    let out = env.fv(&[
-        "image",
-        "import",
-        tarball.to_str().expect("utf-8"),
-        "debian",
-    ]);
-    assert_eq!(out.code, 0, "import: {out}");
+    env.import(&tarball, "debian");
     let script = "set -e; . /etc/os-release; echo ID=$ID; \
                   echo PID1=$(tr '\\0' ' ' < /proc/1/cmdline); \
                   dpkg-query -W -f='${Status}\\n' coreutils; \

@@ -106,8 +106,7 @@ fn bridge_containers_reach_outside_hosts_through_nat() {
 
     let rootfs = env.dir.path().join("rootfs");
     env.rootfs(&rootfs);
-    let out = env.fv(&["image", "import", rootfs.to_str().expect("utf-8"), "bb"]);
-    assert_eq!(out.code, 0, "import: {out}");
+    env.import(&rootfs, "bb");
     let name = env.id("c");
     let out = env.fv(&[
         "container",

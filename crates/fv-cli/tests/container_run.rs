@@ -25,8 +25,7 @@ fn image(env: &Env, name: &str) -> PathBuf {
         TIMEOUT,
     );
     assert_eq!(out.code, 0, "tar: {out}");
-    let out = env.fv(&["image", "import", tgz.to_str().expect("utf-8"), name]);
-    assert_eq!(out.code, 0, "import: {out}");
+    env.import(&tgz, name);
     tgz
 }
 
