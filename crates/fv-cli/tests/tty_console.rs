@@ -74,17 +74,9 @@ _start:
     }
     // Ctrl-A x quits.
     master.write_all(b"\x01x").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("fv did not quit on Ctrl-A x");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = support::wait_exit(&mut child, Duration::from_secs(20), || {
+        "fv did not quit on Ctrl-A x".to_string()
+    });
     assert_eq!(status.code(), Some(0));
     let after = tcgetattr(slave.as_fd()).unwrap();
     assert!(

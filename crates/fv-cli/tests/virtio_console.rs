@@ -228,17 +228,9 @@ fn terminal_keys_ctrl_c_and_escape_on_hvc0() {
     assert!(child.try_wait().unwrap().is_none(), "fv still running");
 
     master.write_all(b"\x01x").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("fv did not quit on Ctrl-A x:\n{}", screen.text());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = support::wait_exit(&mut child, Duration::from_secs(60), || {
+        format!("fv did not quit on Ctrl-A x:\n{}", screen.text())
+    });
     assert_eq!(status.code(), Some(0));
     let after = tcgetattr(slave.as_fd()).unwrap();
     assert_eq!(after.local_flags, before.local_flags, "terminal restored");

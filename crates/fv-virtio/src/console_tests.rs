@@ -18,7 +18,7 @@ use crate::tests::{
 };
 use crate::{console, features, status, Console, GuestMemory, MmioTransport};
 
-const NOTIFY: u64 = 0x50;
+use crate::mmio::reg::QUEUE_NOTIFY as NOTIFY;
 const RING: u16 = 16;
 
 /// What the device wrote, shared with the test.

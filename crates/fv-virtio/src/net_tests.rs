@@ -142,7 +142,7 @@ fn transmitted_frames_reach_the_peer_without_the_header() {
         0,
     )
     .unwrap();
-    w(&t, 0x50, TXQ as u32);
+    w(&t, crate::mmio::reg::QUEUE_NOTIFY, TXQ as u32);
     assert!(wait_used(&tx, 2));
     assert_eq!(recv(&peer), f1);
     assert_eq!(recv(&peer), f2);
@@ -179,7 +179,7 @@ fn received_frames_wait_for_buffers_and_get_a_zeroed_header() {
         0,
     )
     .unwrap();
-    w(&t, 0x50, RXQ as u32);
+    w(&t, crate::mmio::reg::QUEUE_NOTIFY, RXQ as u32);
     assert!(wait_used(&rx, 2), "both frames delivered once offered");
     let mut hdr = [0u8; VNET_HDR_LEN];
     mem.read_slice(&mut hdr, GuestAddress(0x10_0000)).unwrap();
@@ -202,7 +202,7 @@ fn received_frames_wait_for_buffers_and_get_a_zeroed_header() {
     assert_eq!(rx.used().idx().load(), 2);
     rx.add_desc_chains(&[desc(0x10_4000, 2048, F_WRITE, 0)], 3)
         .unwrap();
-    w(&t, 0x50, RXQ as u32);
+    w(&t, crate::mmio::reg::QUEUE_NOTIFY, RXQ as u32);
     assert!(wait_used(&rx, 3));
     let mut got = vec![0u8; f3.len()];
     mem.read_slice(&mut got, GuestAddress(0x10_4000 + VNET_HDR_LEN as u64))
@@ -212,7 +212,7 @@ fn received_frames_wait_for_buffers_and_get_a_zeroed_header() {
     // A buffer offered first, a frame later: filled when the frame comes.
     rx.add_desc_chains(&[desc(0x10_5000, 2048, F_WRITE, 0)], 4)
         .unwrap();
-    w(&t, 0x50, RXQ as u32);
+    w(&t, crate::mmio::reg::QUEUE_NOTIFY, RXQ as u32);
     std::thread::sleep(Duration::from_millis(50));
     let f4 = frame(64, 6);
     send(&peer, &f4);
@@ -240,7 +240,7 @@ fn frames_that_do_not_fit_are_dropped_and_the_device_goes_on() {
         0,
     )
     .unwrap();
-    w(&t, 0x50, RXQ as u32);
+    w(&t, crate::mmio::reg::QUEUE_NOTIFY, RXQ as u32);
     assert!(wait_used(&rx, 2));
     assert_eq!(used(&rx, 0), (0, 0));
     assert_eq!(used(&rx, 1), (1, (VNET_HDR_LEN + small.len()) as u32));
@@ -262,7 +262,7 @@ fn frames_that_do_not_fit_are_dropped_and_the_device_goes_on() {
         0,
     )
     .unwrap();
-    w(&t, 0x50, TXQ as u32);
+    w(&t, crate::mmio::reg::QUEUE_NOTIFY, TXQ as u32);
     assert!(wait_used(&tx, 4));
     assert_eq!(recv(&peer), ok, "only the good frame is sent");
     assert_eq!(r(&t, STATUS) & status::DEVICE_NEEDS_RESET, 0);
@@ -297,7 +297,7 @@ fn hostile_chains_need_reset_without_panics() {
         vq.add_desc_chains(&descs, 0).unwrap();
         // A frame to receive, so the receive queue is looked at.
         send(&peer, &frame(60, 10));
-        w(&t, 0x50, queue as u32);
+        w(&t, crate::mmio::reg::QUEUE_NOTIFY, queue as u32);
         assert!(wait_needs_reset(&t), "case {n}");
         // A reset recovers.
         w(&t, STATUS, 0);
@@ -309,7 +309,7 @@ fn hostile_chains_need_reset_without_panics() {
     init(&t, &rx, &tx, FEATS);
     rx.avail().idx().store(1000);
     send(&peer, &frame(60, 11));
-    w(&t, 0x50, RXQ as u32);
+    w(&t, crate::mmio::reg::QUEUE_NOTIFY, RXQ as u32);
     assert!(wait_needs_reset(&t));
 }
 
@@ -322,13 +322,13 @@ fn a_closed_backend_stops_receiving_and_transmit_still_completes() {
     init(&t, &rx, &tx, FEATS);
     rx.add_desc_chains(&[desc(0x10_0000, 2048, F_WRITE, 0)], 0)
         .unwrap();
-    w(&t, 0x50, RXQ as u32);
+    w(&t, crate::mmio::reg::QUEUE_NOTIFY, RXQ as u32);
     drop(peer);
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(rx.used().idx().load(), 0, "nothing received");
     // Transmit still completes its chains (the frames are dropped).
     tx.add_desc_chains(&[desc(0x11_0000, 72, 0, 0)], 0).unwrap();
-    w(&t, 0x50, TXQ as u32);
+    w(&t, crate::mmio::reg::QUEUE_NOTIFY, TXQ as u32);
     assert!(wait_used(&tx, 1));
     assert_eq!(r(&t, STATUS) & status::DEVICE_NEEDS_RESET, 0);
     w(&t, STATUS, 0);

@@ -88,6 +88,26 @@ pub fn run_with_timeout(
     run_command_with_timeout(cmd, input, limit)
 }
 
+/// Waits for `child` to exit within `limit`; kills it and panics with
+/// `what` otherwise.
+pub fn wait_exit(
+    child: &mut std::process::Child,
+    limit: Duration,
+    what: impl FnOnce() -> String,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().expect("wait for fv") {
+            return s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{}", what());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// [`run_with_timeout`] for any command that runs `fv` (e.g. through
 /// `ip netns exec`).
 pub fn run_command_with_timeout(
