@@ -15,10 +15,8 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
-
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
 use crate::chain::Chain;
 use crate::device::{DeviceError, QueueHandler, VirtioDevice};
@@ -68,8 +66,7 @@ impl Console {
         size: Option<(u16, u16)>,
     ) -> std::io::Result<Console> {
         if let Some(fd) = &input {
-            let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
-            fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+            crate::device::set_nonblocking(fd.as_fd())?;
         }
         Ok(Console {
             input,

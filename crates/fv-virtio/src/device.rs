@@ -105,3 +105,13 @@ pub trait QueueHandler: Send {
         Ok(())
     }
 }
+
+/// Puts a host descriptor a device polls ([`QueueHandler::host_fd`]) in
+/// non-blocking mode, so a handler reads what is there and returns.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::fd::AsRawFd;
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}

@@ -185,7 +185,7 @@ impl NetBackend {
     /// A datagram or seqpacket socket (or anything else that keeps frame
     /// boundaries) carrying bare Ethernet frames; made non-blocking here.
     pub fn packet_fd(fd: OwnedFd) -> Result<NetBackend, NetError> {
-        sys::set_nonblocking(&fd).map_err(NetError::Backend)?;
+        crate::device::set_nonblocking(fd.as_fd()).map_err(NetError::Backend)?;
         Ok(NetBackend {
             fd,
             vnet_hdr: false,
@@ -503,14 +503,7 @@ impl QueueHandler for NetWorker {
 /// Reads and writes on the backend descriptor, and its flags.
 mod sys {
     use std::io;
-    use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
-
-    pub(super) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-        use nix::fcntl::{fcntl, FcntlArg, OFlag};
-        let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
-        fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-        Ok(())
-    }
+    use std::os::fd::{AsRawFd, BorrowedFd};
 
     pub(super) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
         Ok(nix::unistd::read(fd.as_raw_fd(), buf)?)

@@ -164,7 +164,7 @@ impl Tap {
 /// The ioctls, each in one place.
 mod sys {
     use std::fs::File;
-    use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsRawFd, BorrowedFd};
 
     /// `struct ifreq` with the `ifr_flags` member of its union (40 bytes on
     /// 64-bit Linux).
@@ -219,13 +219,13 @@ mod sys {
 
     /// `ip link set NAME up`, through an AF_INET datagram socket.
     pub(super) fn set_up(name: &str) -> std::io::Result<()> {
-        // SAFETY: socket(2) has no memory arguments; the result is checked.
-        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a new descriptor that nothing else owns.
-        let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+        let sock = socket(
+            AddressFamily::Inet,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
         let mut req = IfReqFlags::new(name, 0);
         // SAFETY: SIOCGIFFLAGS writes one ifreq through a valid pointer.
         unsafe { sioc_get_if_flags(sock.as_raw_fd(), &mut req) }?;
