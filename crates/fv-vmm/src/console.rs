@@ -56,12 +56,20 @@ struct InputTarget {
 type SharedTarget = Arc<Mutex<Option<InputTarget>>>;
 
 /// The host side of the console for the whole life of a `run_vm` call.
+/// The device the guest console is on.
+enum ConsoleDevice {
+    /// The UART: host input goes to it through [`HostConsole`]'s target.
+    Uart,
+    /// virtio-console; `input` is the read end of the pipe host input goes
+    /// into (None without input), and every boot's device reads a copy.
+    Virtio { input: Option<OwnedFd> },
+}
+
 pub(crate) struct HostConsole {
     config: ConsoleConfig,
     target: SharedTarget,
-    /// With the virtio console: the read end of the pipe that host input
-    /// goes into (None without input); every boot's device reads a copy.
-    virtio_input: Option<Option<OwnedFd>>,
+    /// Which device the guest console is.
+    device: ConsoleDevice,
     _raw: Option<RawTerminal>,
 }
 
@@ -70,7 +78,11 @@ impl HostConsole {
     pub fn open(config: &ConsoleConfig, virtio: bool) -> std::io::Result<Self> {
         let target: SharedTarget = Arc::new(Mutex::new(None));
         let mut raw = None;
-        let mut virtio_input = virtio.then_some(None);
+        let mut device = if virtio {
+            ConsoleDevice::Virtio { input: None }
+        } else {
+            ConsoleDevice::Uart
+        };
         if let ConsoleConfig::Stdio = config {
             let tty = std::io::stdin().is_terminal();
             if tty {
@@ -84,7 +96,7 @@ impl HostConsole {
             let builder = std::thread::Builder::new().name("fv-console-in".into());
             if virtio {
                 let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-                virtio_input = Some(Some(read));
+                device = ConsoleDevice::Virtio { input: Some(read) };
                 builder.spawn(move || deliver_to_pipe(rx, std::fs::File::from(write)))?;
             } else {
                 let t = Arc::clone(&target);
@@ -94,7 +106,7 @@ impl HostConsole {
         Ok(Self {
             config: config.clone(),
             target,
-            virtio_input,
+            device,
             _raw: raw,
         })
     }
@@ -103,7 +115,7 @@ impl HostConsole {
     /// console's), and with the virtio console its device, which then gets
     /// the real sink while the UART's output only goes to the debug log.
     pub fn outputs(&self) -> std::io::Result<(SharedOutput, Option<fv_virtio::Console>)> {
-        let Some(input) = &self.virtio_input else {
+        let ConsoleDevice::Virtio { input } = &self.device else {
             return Ok((self.output()?, None));
         };
         let input = input.as_ref().map(|fd| fd.try_clone()).transpose()?;
