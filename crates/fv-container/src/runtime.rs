@@ -363,13 +363,19 @@ impl Runtime {
         let mut rec = self.store.load(id)?;
         let live = self.live_status(&rec);
         if live != rec.status {
-            rec.status = live;
             if live == Status::Stopped {
-                if let Ok(Some(cg)) = self.cgroup_of(&rec) {
-                    rec.ferrovisor.oom_killed |= cg.oom_kills() > 0;
+                // Persist the exit, re-reading under the lock: the monitor
+                // may be recording the exit code right now.
+                let oom = matches!(self.cgroup_of(&rec), Ok(Some(cg)) if cg.oom_kills() > 0);
+                if let Ok(r) = self.store.update(id, |r| {
+                    r.status = Status::Stopped;
+                    r.ferrovisor.oom_killed |= oom;
+                    r.clone()
+                }) {
+                    return Ok(r);
                 }
-                let _ = self.store.save(&rec);
             }
+            rec.status = live;
         }
         Ok(rec)
     }
@@ -424,8 +430,13 @@ impl Runtime {
         let _ = nix::unistd::close(fd);
         written.map_err(io("write exec fifo"))?;
         let _ = std::fs::remove_file(&fifo);
-        rec.status = Status::Running;
-        self.store.save(&rec)?;
+        // Unless it already ran and exited (recorded by its waiter).
+        rec = self.store.update(id, |r| {
+            if r.status != Status::Stopped {
+                r.status = Status::Running;
+            }
+            r.clone()
+        })?;
         debug!(id, "container started");
         Ok(rec)
     }
@@ -460,7 +471,7 @@ impl Runtime {
     /// Waits for our child `pid` (the container's init) and records how it
     /// ended.
     pub fn wait(&self, id: &str) -> Result<ExitStatus, ContainerError> {
-        let mut rec = self.store.load(id)?;
+        let rec = self.store.load(id)?;
         let pid = rec.pid.unwrap_or(0);
         let code = loop {
             match nix::sys::wait::waitpid(Pid::from_raw(pid), None) {
@@ -474,10 +485,13 @@ impl Runtime {
             }
         };
         let oom_killed = self.cgroup_of(&rec)?.is_some_and(|cg| cg.oom_kills() > 0);
-        rec.status = Status::Stopped;
-        rec.ferrovisor.exit_code = Some(code);
-        rec.ferrovisor.oom_killed = oom_killed;
-        self.store.save(&rec)?;
+        // Under the record's lock: a concurrent `state` may be marking the
+        // same exit; whichever comes second keeps the other's fields.
+        self.store.update(id, |r| {
+            r.status = Status::Stopped;
+            r.ferrovisor.exit_code = Some(code);
+            r.ferrovisor.oom_killed |= oom_killed;
+        })?;
         Ok(ExitStatus { code, oom_killed })
     }
 
