@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 # debian-archive-keyring and ca-certificates let the guest fetch verify the
 # archive and reach an https mirror.
 PKGS=(build-essential binutils-riscv64-linux-gnu busybox-static cpio xz-utils iproute2 e2fsprogs qemu-utils nftables debootstrap
-      debian-archive-keyring ca-certificates)
+      podman debian-archive-keyring ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
+use fv_container::exec::{self, ExecOptions, ExecOutcome};
 use fv_container::manager::{self, Manager, ManagerError, RunOptions};
 use fv_container::runtime::{ContainerError, CreateOptions, Runtime};
 use fv_container::state::{StateStore, Status};
@@ -48,6 +49,15 @@ pub enum ContainerCommand {
         /// Set an environment variable (KEY=VALUE).
         #[arg(short = 'e', long = "env")]
         env: Vec<String>,
+        /// Run it on a new pty from the container, relayed to this terminal.
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// Run as UID[:GID] (default: the container's user).
+        #[arg(short = 'u', long)]
+        user: Option<String>,
+        /// Working directory inside the container.
+        #[arg(short = 'w', long)]
+        workdir: Option<PathBuf>,
         name: String,
         /// Program and arguments (default: sh).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -126,6 +136,43 @@ pub enum ImageCommand {
     Inspect { name: String },
 }
 
+/// `fv oci`: runc's command line, global options included, so tools that
+/// drive runc (podman/conmon, containerd's shim) can drive fv. Invoked as
+/// `fv-oci` (a link to fv), the `oci` word is implied.
+#[derive(clap::Args, Debug)]
+#[command(version)]
+pub struct OciArgs {
+    /// State directory (default: $FV_ROOT, else /run/ferrovisor; rootless:
+    /// $XDG_RUNTIME_DIR/ferrovisor).
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+    /// Also write errors to this file (runc's --log).
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Format of --log: text or json (one {"level","msg","time"} object per
+    /// line, what containerd's shim parses).
+    #[arg(long, global = true, default_value = "text")]
+    log_format: LogFormat,
+    /// cgroupsPath is systemd's "slice:prefix:name"; mapped to the
+    /// cgroupfs path systemd would use (no D-Bus).
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Debug logging to stderr.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Accepted for runc compatibility (rootless is detected).
+    #[arg(long, global = true)]
+    rootless: Option<String>,
+    #[command(subcommand)]
+    command: OciCommand,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum OciCommand {
     /// Write a template config.json (rootfs "rootfs") into the bundle.
@@ -179,12 +226,131 @@ pub enum OciCommand {
         console_socket: Option<PathBuf>,
         id: String,
     },
+    /// Run a process in a running container: the container's own
+    /// process with CMD (or the whole process from --process).
+    Exec {
+        /// A runtime-spec `process` JSON object to run (runc's --process).
+        #[arg(long, short = 'p')]
+        process: Option<PathBuf>,
+        /// Allocate a pty (with --detach, --console-socket gets it).
+        #[arg(long, short = 't')]
+        tty: bool,
+        /// Return once the process runs instead of waiting for it.
+        #[arg(long, short = 'd')]
+        detach: bool,
+        /// Write the process's pid to this file.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// With a terminal: send the pty master to this unix socket.
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        /// Add an environment variable (KEY=VALUE).
+        #[arg(long, short = 'e')]
+        env: Vec<String>,
+        /// Working directory inside the container.
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// UID[:GID] to run as.
+        #[arg(long, short = 'u')]
+        user: Option<String>,
+        id: String,
+        /// Program and arguments (unless --process).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Print the pids of the container's processes (--format table|json).
+    Ps {
+        #[arg(long, short = 'f', default_value = "table")]
+        format: String,
+        id: String,
+    },
     /// List containers.
     List,
 }
 
 fn runtime() -> Runtime {
     Runtime::new(StateStore::default_root())
+}
+
+/// `UID[:GID]` onto an exec's process; `cwd` replaces its working
+/// directory. Numeric ids only: names would need the container's
+/// /etc/passwd.
+fn apply_user_cwd(
+    opts: &mut ExecOptions,
+    user: Option<&str>,
+    cwd: Option<PathBuf>,
+) -> Result<(), &'static str> {
+    if let Some(u) = user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (u, None),
+        };
+        opts.process.uid = uid.parse().map_err(|_| "expected a numeric UID[:GID]")?;
+        if let Some(g) = gid {
+            opts.process.gid = g.parse().map_err(|_| "expected a numeric UID[:GID]")?;
+        }
+        opts.process.additional_gids.clear();
+    }
+    if let Some(c) = cwd {
+        opts.process.cwd = c;
+    }
+    Ok(())
+}
+
+/// The exit code for an exec that ran: its status, or 0 once a detached
+/// one runs; with a terminal here, relays it until it exits.
+fn exec_outcome(o: ExecOutcome) -> u8 {
+    match o {
+        ExecOutcome::Exited(code) => status_code(code),
+        ExecOutcome::Detached(_) => 0,
+        ExecOutcome::Attached { helper, master } => match fv_container::tty::Relay::start(master) {
+            Ok(relay) => {
+                fv_container::process::forward_signals_to(helper);
+                let code = exec::wait_exec(helper);
+                relay.finish();
+                status_code(code)
+            }
+            Err(e) => {
+                eprintln!("fv: exec: relay the pty: {e}");
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(helper),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                EXIT_FAILURE
+            }
+        },
+    }
+}
+
+/// Where errors of `fv oci` go besides stderr (runc's --log).
+struct OciLog {
+    path: PathBuf,
+    format: LogFormat,
+}
+
+impl OciLog {
+    fn error(&self, msg: &str) {
+        use std::io::Write;
+        let line = match self.format {
+            LogFormat::Text => format!("error: {msg}\n"),
+            LogFormat::Json => format!(
+                "{}\n",
+                serde_json::json!({
+                    "level": "error",
+                    "msg": msg,
+                    "time": humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                        .to_string(),
+                })
+            ),
+        };
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+        {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
 }
 
 /// Prints the error and picks the exit code.
@@ -426,7 +592,14 @@ pub fn run_container(c: ContainerCommand) -> anyhow::Result<u8> {
             }
             Ok(code)
         }
-        ContainerCommand::Exec { env, name, command } => (|| {
+        ContainerCommand::Exec {
+            env,
+            tty,
+            user,
+            workdir,
+            name,
+            command,
+        } => (|| {
             let env = env
                 .iter()
                 .map(|e| manager::parse_env(e))
@@ -435,8 +608,16 @@ pub fn run_container(c: ContainerCommand) -> anyhow::Result<u8> {
             if l.status() != Status::Running {
                 return Err(ManagerError::NotRunning(name.clone()));
             }
-            let code = fv_container::exec::exec(&mgr.rt, &name, &command, &env)?;
-            Ok(status_code(code))
+            let mut opts = ExecOptions::from_container(&mgr.rt, &name, &command, &env)?;
+            opts.terminal = tty;
+            apply_user_cwd(&mut opts, user.as_deref(), workdir).map_err(|reason| {
+                ManagerError::BadOption {
+                    option: "--user",
+                    value: user.clone().unwrap_or_default(),
+                    reason,
+                }
+            })?;
+            Ok(exec_outcome(exec::exec(&mgr.rt, &name, &opts)?))
         })(),
         ContainerCommand::Logs { name, follow } => mgr.get(&name).and_then(|l| {
             let path = mgr.log_path(&name);
@@ -547,9 +728,27 @@ pub fn run_image(c: ImageCommand) -> anyhow::Result<u8> {
     Ok(result.unwrap_or_else(report_mgr))
 }
 
-pub fn run_oci(c: OciCommand) -> anyhow::Result<u8> {
-    let rt = runtime();
-    let result: Result<u8, ContainerError> = match c {
+pub fn run_oci(a: OciArgs) -> anyhow::Result<u8> {
+    let rt = match &a.root {
+        Some(r) => Runtime::new(r.clone()),
+        None => runtime(),
+    }
+    .with_systemd_cgroup(a.systemd_cgroup);
+    let log = a.log.map(|path| OciLog {
+        path,
+        format: a.log_format,
+    });
+    let result = oci_command(&rt, a.command);
+    Ok(result.unwrap_or_else(|e| {
+        if let Some(l) = &log {
+            l.error(&e.to_string());
+        }
+        report(e)
+    }))
+}
+
+fn oci_command(rt: &Runtime, c: OciCommand) -> Result<u8, ContainerError> {
+    match c {
         OciCommand::Spec { bundle, args } => {
             let args = if args.is_empty() {
                 vec!["sh".to_string()]
@@ -620,6 +819,71 @@ pub fn run_oci(c: OciCommand) -> anyhow::Result<u8> {
                 }
                 Ok(status_code(st.code))
             }),
+        OciCommand::Exec {
+            process,
+            tty,
+            detach,
+            pid_file,
+            console_socket,
+            env,
+            cwd,
+            user,
+            id,
+            command,
+        } => {
+            let mut opts = match &process {
+                Some(file) => ExecOptions::from_process_file(file)?,
+                None => ExecOptions::from_container(rt, &id, &command, &[])?,
+            };
+            let bad = |field: &str, message: String| {
+                ContainerError::Spec(fv_container::spec::SpecError::Invalid {
+                    path: PathBuf::from("fv oci exec"),
+                    field: field.into(),
+                    message,
+                })
+            };
+            for e in &env {
+                if !e.contains('=') {
+                    return Err(bad("--env", format!("{e:?}: expected KEY=VALUE")));
+                }
+            }
+            opts.process.env = exec::merge_env(&opts.process.env, &env);
+            apply_user_cwd(&mut opts, user.as_deref(), cwd)
+                .map_err(|m| bad("--user", m.to_string()))?;
+            opts.terminal |= tty;
+            opts.detach = detach;
+            opts.pid_file = pid_file;
+            opts.console_socket = console_socket;
+            if opts.terminal && opts.detach && opts.console_socket.is_none() {
+                return Err(bad(
+                    "--console-socket",
+                    "a detached process with a terminal needs --console-socket".into(),
+                ));
+            }
+            exec::exec(rt, &id, &opts).map(exec_outcome)
+        }
+        OciCommand::Ps { format, id } => {
+            let pids = rt.pids(&id)?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::json!(pids)),
+                "table" => {
+                    println!("PID");
+                    for p in pids {
+                        println!("{p}");
+                    }
+                }
+                other => {
+                    return Err(ContainerError::Spec(
+                        fv_container::spec::SpecError::Invalid {
+                            path: PathBuf::from("fv oci ps"),
+                            field: "--format".into(),
+                            message: format!("{other:?}: expected table or json"),
+                        },
+                    ))
+                }
+            }
+            Ok(0)
+        }
         OciCommand::List => {
             println!("{:<24} {:<8} {:>8}  BUNDLE", "ID", "STATUS", "PID");
             for r in rt.list() {
@@ -633,6 +897,5 @@ pub fn run_oci(c: OciCommand) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-    };
-    Ok(result.unwrap_or_else(report))
+    }
 }

@@ -46,8 +46,7 @@ enum Command {
     #[command(subcommand)]
     Image(container::ImageCommand),
     /// OCI runtime command line (runc-compatible subset).
-    #[command(subcommand)]
-    Oci(container::OciCommand),
+    Oci(container::OciArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,7 +57,18 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    // Installed as `fv-oci` (a link to fv), fv is an OCI runtime binary
+    // for tools that take one path (podman --runtime, containerd's
+    // BinaryName): `fv-oci create ...` is `fv oci create ...`.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    if invoked_as.as_deref() == Some("fv-oci") {
+        args.insert(1, "oci".into());
+    }
+    let cli = Cli::parse_from(args);
     let code = match cli.command {
         Command::Run(a) => run::run(a),
         Command::Guest(c) => guest::run(c),

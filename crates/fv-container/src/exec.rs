@@ -1,20 +1,25 @@
-//! `fv container exec`: a new process inside a running container: its
-//! namespaces (joined with setns, mount last), its cgroup, its user,
-//! capabilities, `no_new_privs`, its seccomp profile (else the default
-//! filter) and its environment plus the caller's additions.
+//! `exec`: a new process inside a running container: its namespaces
+//! (joined with setns, mount last), its cgroup, its user, capabilities,
+//! rlimits, `no_new_privs`, its seccomp profile (else the default filter),
+//! optionally a pty from the container's devpts.
 //!
 //! The caller forks a helper that joins the namespaces and forks again
-//! (a pid namespace only applies to children); the grandchild execs and
-//! the helper exits with its status.
+//! (a pid namespace only applies to children); the helper reports the
+//! program's host pid, then either exits at once (`detach`, runc's
+//! `exec -d`: the program is reparented to the nearest subreaper, e.g.
+//! conmon or containerd's shim) or waits and exits with the program's
+//! status. The program tells the caller whether its execve happened
+//! through a close-on-exec socket: EOF means it did, a line is the error.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 use nix::unistd::{ForkResult, Pid};
 
-use crate::init::{find_executable, ProcessConfig};
+use crate::init::{enter_process, ProcessConfig};
 use crate::runtime::{ContainerError, Runtime};
 use crate::spec::Bundle;
 use crate::state::Status;
@@ -58,15 +63,90 @@ pub fn merge_env(base: &[String], extra: &[String]) -> Vec<String> {
     env
 }
 
-fn code_of(status: nix::sys::wait::WaitStatus) -> Option<i32> {
-    crate::process::exit_code(status)
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// The whole process; [`ExecOptions::from_container`] starts from the
+    /// container's own.
+    pub process: ProcessConfig,
+    /// A pty from the container's devpts as stdio and controlling terminal.
+    pub terminal: bool,
+    /// With `terminal`: send the pty master here (SCM_RIGHTS, runc's
+    /// protocol) instead of returning it.
+    pub console_socket: Option<PathBuf>,
+    /// Return once the program runs instead of waiting for it.
+    pub detach: bool,
+    /// Write the program's pid (host namespace) here once it runs.
+    pub pid_file: Option<PathBuf>,
+}
+
+impl ExecOptions {
+    /// The container's own process (user, env, cwd, capabilities, rlimits)
+    /// running `args` (`sh` if empty) with `env` added.
+    pub fn from_container(
+        rt: &Runtime,
+        id: &str,
+        args: &[String],
+        env: &[String],
+    ) -> Result<ExecOptions, ContainerError> {
+        let rec = rt.state(id)?;
+        let bundle = Bundle::load(&rec.bundle)?;
+        let mut process = ProcessConfig::from_spec(&bundle.spec)?;
+        process.env = merge_env(&process.env, env);
+        process.args = if args.is_empty() {
+            vec!["sh".into()]
+        } else {
+            args.to_vec()
+        };
+        Ok(ExecOptions {
+            process,
+            terminal: false,
+            console_socket: None,
+            detach: false,
+            pid_file: None,
+        })
+    }
+}
+
+impl ExecOptions {
+    /// runc's `exec --process FILE`: a runtime-spec `process` object.
+    pub fn from_process_file(file: &Path) -> Result<ExecOptions, ContainerError> {
+        let bad = |message: String| crate::spec::SpecError::Invalid {
+            path: file.to_path_buf(),
+            field: "process".into(),
+            message,
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+        let p: oci_spec::runtime::Process =
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        Ok(ExecOptions {
+            process: ProcessConfig::from_process(&p)?,
+            terminal: p.terminal().unwrap_or(false),
+            console_socket: None,
+            detach: false,
+            pid_file: None,
+        })
+    }
+}
+
+/// How an exec ended for the caller.
+#[derive(Debug)]
+pub enum ExecOutcome {
+    /// The program ran and exited with this status (128 + signal if
+    /// killed; 126/127 if it could not be started).
+    Exited(i32),
+    /// `detach`: the program runs with this (host) pid.
+    Detached(i32),
+    /// `terminal` without a console socket: the program runs with this
+    /// pid on a pty whose master is returned; [`wait_exec`] collects it.
+    Attached { helper: i32, master: OwnedFd },
 }
 
 fn wait_code(pid: Pid) -> i32 {
     loop {
         match nix::sys::wait::waitpid(pid, None) {
             Ok(st) => {
-                if let Some(c) = code_of(st) {
+                if let Some(c) = crate::process::exit_code(st) {
                     return c;
                 }
             }
@@ -76,14 +156,19 @@ fn wait_code(pid: Pid) -> i32 {
     }
 }
 
-/// Runs `args` in the running container `id`; returns its exit status
-/// (128 + signal if killed). Must be called from a single-threaded process.
-pub fn exec(
-    rt: &Runtime,
-    id: &str,
-    args: &[String],
-    extra_env: &[String],
-) -> Result<i32, ContainerError> {
+/// Waits for an [`ExecOutcome::Attached`] program; its exit status.
+pub fn wait_exec(helper: i32) -> i32 {
+    wait_code(Pid::from_raw(helper))
+}
+
+fn io_err(id: &str, what: &str) -> impl FnOnce(std::io::Error) -> ContainerError {
+    let (id, what) = (id.to_string(), what.to_string());
+    move |source| ContainerError::Io { id, what, source }
+}
+
+/// Runs `opts.process` in the running container `id`. Must be called from
+/// a single-threaded process (it forks).
+pub fn exec(rt: &Runtime, id: &str, opts: &ExecOptions) -> Result<ExecOutcome, ContainerError> {
     let rec = rt.state(id)?;
     if rec.status != Status::Running {
         return Err(ContainerError::WrongState {
@@ -93,15 +178,28 @@ pub fn exec(
             needed: "running",
         });
     }
+    if opts.process.args.is_empty() {
+        return Err(crate::spec::SpecError::Invalid {
+            path: PathBuf::from("process"),
+            field: "args".into(),
+            message: "no program to run".into(),
+        }
+        .into());
+    }
+    // Connected first, so a bad path fails before anything runs.
+    let console_sock = match (&opts.console_socket, opts.terminal) {
+        (Some(p), true) => {
+            Some(
+                UnixStream::connect(p).map_err(|source| ContainerError::ConsoleSocket {
+                    path: p.clone(),
+                    source,
+                })?,
+            )
+        }
+        _ => None,
+    };
     let pid = rec.pid.unwrap_or(0);
     let bundle = Bundle::load(&rec.bundle)?;
-    let mut process = ProcessConfig::from_spec(&bundle.spec)?;
-    process.env = merge_env(&process.env, extra_env);
-    let args: Vec<String> = if args.is_empty() {
-        vec!["sh".into()]
-    } else {
-        args.to_vec()
-    };
     let join = namespaces_to_join(Path::new("/proc"), pid);
     let cgroup = rt.cgroup_of(&rec)?;
     // The container's own profile if its spec has one, else the default.
@@ -114,47 +212,115 @@ pub fn exec(
         Some(profile) => crate::seccomp::profile_filter(profile)?,
         None => crate::seccomp::default_filter()?,
     };
-    let (mut parent_sock, mut child_sock) = UnixStream::pair().map_err(|e| ContainerError::Io {
-        id: id.into(),
-        what: "socketpair".into(),
-        source: e,
-    })?;
+    let pair = || UnixStream::pair().map_err(io_err(id, "socketpair"));
+    let (mut parent_sock, child_sock) = pair()?;
+    let (status_read, status_write) = pair()?;
+    let (pty_read, pty_write) = pair()?;
     // SAFETY: fv is single-threaded when it runs exec, so the child may
     // allocate; it ends in exec or process::exit.
-    match unsafe { nix::unistd::fork() }
+    let helper = match unsafe { nix::unistd::fork() }
         .map_err(|e| SyscallError::new("fork", id.to_string(), e))?
     {
         ForkResult::Child => {
             drop(parent_sock);
-            let code = helper(&mut child_sock, &join, &process, &args, &filter);
-            std::process::exit(code)
+            let ends = Sockets {
+                sync: child_sock,
+                status: status_write,
+                pty: pty_write,
+            };
+            std::process::exit(helper(ends, &join, opts, &filter))
         }
         ForkResult::Parent { child } => {
-            drop(child_sock);
-            if let Some(cg) = &cgroup {
-                if let Err(e) = cg.add_process(&LinuxSyscall, child.as_raw()) {
-                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                    let _ = nix::sys::wait::waitpid(child, None);
-                    return Err(e.into());
-                }
-            }
-            let _ = parent_sock.write_all(b"g");
-            crate::process::forward_signals_to(child.as_raw());
-            Ok(wait_code(child))
+            drop((child_sock, status_write, pty_write));
+            child
+        }
+    };
+    let kill_helper = |e: ContainerError| {
+        let _ = nix::sys::signal::kill(helper, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(helper, None);
+        e
+    };
+    if let Some(cg) = &cgroup {
+        if let Err(e) = cg.add_process(&LinuxSyscall, helper.as_raw()) {
+            return Err(kill_helper(e.into()));
+        }
+    }
+    if let Err(e) = parent_sock.write_all(b"g") {
+        return Err(kill_helper(io_err(id, "start exec helper")(e)));
+    }
+    // The program's host pid, or EOF if the helper could not get there.
+    let mut line = String::new();
+    let _ = BufReader::new(&parent_sock).read_line(&mut line);
+    let Ok(prog) = line.trim().parse::<i32>() else {
+        // The helper printed why; its status says how it ended.
+        return Ok(ExecOutcome::Exited(wait_code(helper)));
+    };
+    let master = if opts.terminal {
+        match crate::process::recv_fd(&pty_read) {
+            Ok((_, Some(fd))) => Some(fd),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let mut failure = String::new();
+    let _ = (&status_read).read_to_string(&mut failure);
+    if !failure.is_empty() {
+        let code = wait_code(helper);
+        if opts.detach {
+            return Err(ContainerError::Io {
+                id: id.into(),
+                what: "exec".into(),
+                source: std::io::Error::other(failure.trim().to_string()),
+            });
+        }
+        return Ok(ExecOutcome::Exited(code));
+    }
+    if let Some(f) = &opts.pid_file {
+        std::fs::write(f, prog.to_string())
+            .map_err(io_err(id, &format!("write pid file {}", f.display())))?;
+    }
+    if let (Some(sock), Some(m)) = (&console_sock, &master) {
+        crate::process::send_fd(sock, b"console", m.as_fd())
+            .map_err(io_err(id, "send the pty master to --console-socket"))?;
+    }
+    match (opts.detach, master) {
+        (true, _) => {
+            // The helper exits as soon as it has reported the pid.
+            let _ = wait_code(helper);
+            Ok(ExecOutcome::Detached(prog))
+        }
+        (false, Some(master)) if console_sock.is_none() => Ok(ExecOutcome::Attached {
+            helper: helper.as_raw(),
+            master,
+        }),
+        (false, _) => {
+            crate::process::forward_signals_to(helper.as_raw());
+            Ok(ExecOutcome::Exited(wait_code(helper)))
         }
     }
 }
 
-/// The helper's side: joins, forks the program, waits, returns its status.
+/// The child's ends of the three socket pairs.
+struct Sockets {
+    /// "go" from the caller; the program's pid back.
+    sync: UnixStream,
+    /// Close-on-exec: EOF once the program execs, else why it did not.
+    status: UnixStream,
+    /// The pty master, with `terminal`.
+    pty: UnixStream,
+}
+
+/// The helper's side: joins, forks the program, reports its pid, and
+/// waits for it unless detached.
 fn helper(
-    sock: &mut UnixStream,
+    mut s: Sockets,
     join: &[(PathBuf, CloneFlags)],
-    p: &ProcessConfig,
-    args: &[String],
+    opts: &ExecOptions,
     filter: &seccompiler::BpfProgram,
 ) -> i32 {
     let mut go = [0u8; 1];
-    if sock.read_exact(&mut go).is_err() {
+    if s.sync.read_exact(&mut go).is_err() {
         return 1;
     }
     let sys = LinuxSyscall;
@@ -170,67 +336,71 @@ fn helper(
             eprintln!("fv: exec: fork: {e}");
             126
         }
-        Ok(ForkResult::Child) => std::process::exit(program(&sys, p, args, filter)),
+        Ok(ForkResult::Child) => {
+            let code = program(&sys, &opts.process, opts.terminal, &s.pty, filter);
+            match code {
+                Ok(never) => match never {},
+                Err((code, why)) => {
+                    // Detached, the caller reports it.
+                    if !opts.detach {
+                        eprintln!("fv: exec: {why}");
+                    }
+                    let _ = writeln!(s.status, "{why}");
+                    std::process::exit(code)
+                }
+            }
+        }
         Ok(ForkResult::Parent { child }) => {
+            // Only the program holds these now: the caller sees EOF when
+            // it execs (or dies).
+            drop((s.status, s.pty));
+            if writeln!(s.sync, "{child}").is_err() || opts.detach {
+                return 0;
+            }
             crate::process::forward_signals_to(child.as_raw());
             wait_code(child)
         }
     }
 }
 
+/// Becomes the program; returns only on failure, with an exit status
+/// (126: could not set up, 127: not found or not executable) and why.
 fn program(
     sys: &dyn Syscall,
     p: &ProcessConfig,
-    args: &[String],
+    terminal: bool,
+    pty: &UnixStream,
     filter: &seccompiler::BpfProgram,
-) -> i32 {
+) -> Result<std::convert::Infallible, (i32, String)> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    let fail = |what: String| {
-        eprintln!("fv: exec: {what}");
-        126
-    };
-    if let Err(e) = sys.chdir(&p.cwd) {
-        return fail(e.to_string());
+    if terminal {
+        // A session of its own whose controlling terminal is the pty.
+        let _ = nix::unistd::setsid();
+        crate::process::open_console(pty).map_err(|m| (126, m))?;
     }
-    let Some(exe) = find_executable(&args[0], p.path_var()) else {
-        eprintln!(
-            "fv: exec: {:?} not found in the container (PATH={})",
-            args[0],
-            p.path_var()
-        );
-        return 127;
-    };
-    let steps = || -> Result<(), SyscallError> {
-        sys.drop_bounding_caps(&p.caps)?;
-        sys.set_keep_caps(true)?;
-        sys.set_ids(p.uid, p.gid, &p.additional_gids)?;
-        sys.set_keep_caps(false)?;
-        sys.set_caps(&p.caps)?;
-        if p.no_new_privs {
-            sys.set_no_new_privs()?;
-        }
-        Ok(())
-    };
-    if let Err(e) = steps() {
-        return fail(e.to_string());
+    if let Some(adj) = p.oom_score_adj {
+        sys.write_file(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
+            .map_err(|e| (126, e.to_string()))?;
     }
+    let exe = enter_process(p, sys).map_err(|e| match e {
+        crate::init::InitError::NotFound(..) => (127, e.to_string()),
+        other => (126, other.to_string()),
+    })?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.umask as _));
     let cs = |v: &[String]| -> Option<Vec<CString>> {
         v.iter().map(|s| CString::new(s.as_str()).ok()).collect()
     };
     let (Some(argv), Some(envp), Ok(path)) = (
-        cs(args),
+        cs(&p.args),
         cs(&p.env),
         CString::new(exe.as_os_str().as_bytes()),
     ) else {
-        return fail("an argument or variable contains a NUL byte".into());
+        return Err((126, "an argument or variable contains a NUL byte".into()));
     };
-    if let Err(e) = seccompiler::apply_filter(filter) {
-        return fail(format!("seccomp: {e}"));
-    }
+    seccompiler::apply_filter(filter).map_err(|e| (126, format!("seccomp: {e}")))?;
     let err = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
-    eprintln!("fv: exec {}: {err}", exe.display());
-    127
+    Err((127, format!("exec {}: {err}", exe.display())))
 }
 
 #[cfg(test)]

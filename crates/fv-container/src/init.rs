@@ -19,7 +19,8 @@ use crate::syscall::{Rlimit, Syscall, SyscallError};
 pub enum InitError {
     #[error("process.rlimits: unknown rlimit {0}")]
     Rlimit(String),
-    #[error("process.args[0]: {0:?} not found in the container (PATH={1})")]
+    /// Worded as runc's, which podman and containerd map to exit 127.
+    #[error("process.args[0]: {0:?}: executable file not found in $PATH (PATH={1})")]
     NotFound(String, String),
     #[error("process.cwd: {0}: {1}")]
     Cwd(PathBuf, String),
@@ -75,11 +76,24 @@ const RLIMITS: &[(&str, i32)] = &[
     ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME as i32),
 ];
 
+/// `RLIMIT_NOFILE` for 7, for messages.
+pub fn rlimit_name(resource: i32) -> &'static str {
+    RLIMITS
+        .iter()
+        .find(|(_, v)| *v == resource)
+        .map_or("RLIMIT_?", |(n, _)| n)
+}
+
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 impl ProcessConfig {
     pub fn from_spec(spec: &Spec) -> Result<ProcessConfig, InitError> {
-        let p = spec.process().clone().unwrap_or_default();
+        ProcessConfig::from_process(&spec.process().clone().unwrap_or_default())
+    }
+
+    /// From a runtime-spec `process` object (also what `exec --process`
+    /// reads).
+    pub fn from_process(p: &oci_spec::runtime::Process) -> Result<ProcessConfig, InitError> {
         let mut rlimits = Vec::new();
         for r in p.rlimits().iter().flatten() {
             let name = serde_json::to_value(r.typ())
@@ -196,7 +210,13 @@ pub fn setup(cfg: &InitConfig, sys: &dyn Syscall) -> Result<PathBuf, InitError> 
         sys.write_file(Path::new("/proc/self/oom_score_adj"), &adj.to_string())?;
     }
     cfg.mounts.apply_after_pivot(sys)?;
-    let p = &cfg.process;
+    enter_process(&cfg.process, sys)
+}
+
+/// The process's own part of setup, shared by init and `exec`: rlimits,
+/// the program's path, cwd, ids, capabilities, `no_new_privs`. Returns
+/// the program to exec.
+pub fn enter_process(p: &ProcessConfig, sys: &dyn Syscall) -> Result<PathBuf, InitError> {
     for r in &p.rlimits {
         sys.set_rlimit(*r)?;
     }

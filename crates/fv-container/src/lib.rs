@@ -25,3 +25,4 @@ pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod syscall;
+pub mod tty;

@@ -731,33 +731,19 @@ impl Manager {
                 return Err(e.into());
             }
         }
-        let stdin = std::io::stdin();
-        let saved = nix::sys::termios::tcgetattr(&stdin).ok();
-        if let Some(t) = &saved {
-            let mut raw = t.clone();
-            nix::sys::termios::cfmakeraw(&mut raw);
-            let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &raw);
-        }
-        let master = std::fs::File::from(master);
-        let to_pty = master.try_clone().map_err(io(Path::new("/dev/ptmx")))?;
-        std::thread::spawn(move || {
-            let mut to_pty = to_pty;
-            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut to_pty);
-        });
-        let out = std::thread::spawn(move || {
-            let mut master = master;
-            // Ends with EIO once every copy of the slave is closed.
-            let _ = std::io::copy(&mut master, &mut std::io::stdout().lock());
-        });
+        let relay = match crate::tty::Relay::start(master) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.rt.delete(&meta.name, true);
+                return Err(io(Path::new("/dev/ptmx"))(e));
+            }
+        };
         let result = self.rt.start(&meta.name).and_then(|_| {
             crate::process::forward_signals_to(rec.pid.unwrap_or(0));
             self.rt.wait(&meta.name)
         });
-        let _ = out.join();
+        relay.finish();
         self.unplug(&meta.name);
-        if let Some(t) = &saved {
-            let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, t);
-        }
         if result.is_err() {
             let _ = self.rt.delete(&meta.name, true);
         }

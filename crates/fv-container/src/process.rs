@@ -105,7 +105,7 @@ pub fn spawn_init(
 }
 
 /// One byte and maybe one fd (SCM_RIGHTS) from the sync socket.
-fn recv_fd(sock: &UnixStream) -> std::io::Result<(Option<u8>, Option<OwnedFd>)> {
+pub(crate) fn recv_fd(sock: &UnixStream) -> std::io::Result<(Option<u8>, Option<OwnedFd>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut byte = [0u8; 1];
     let mut iov = [std::io::IoSliceMut::new(&mut byte)];
@@ -136,7 +136,7 @@ fn recv_fd(sock: &UnixStream) -> std::io::Result<(Option<u8>, Option<OwnedFd>)> 
 
 /// Init's side of the console: a pty from the container's /dev/ptmx, its
 /// slave as stdio and controlling terminal, the master sent to the parent.
-fn open_console(sock: &UnixStream) -> Result<(), String> {
+pub(crate) fn open_console(sock: &UnixStream) -> Result<(), String> {
     use nix::fcntl::OFlag;
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY)
         .map_err(|e| format!("console: open /dev/ptmx: {e}"))?;

@@ -113,6 +113,58 @@ pub struct ExitStatus {
 #[derive(Debug, Clone)]
 pub struct Runtime {
     pub store: StateStore,
+    /// runc's `--systemd-cgroup`: cgroupsPath is "slice:prefix:name".
+    systemd_cgroup: bool,
+}
+
+/// The cgroupfs path systemd gives a unit named by runc's systemd
+/// cgroupsPath "slice:prefix:name" (`prefix-name.scope` inside the slice,
+/// or the slice itself when name ends in `.slice`). Slices nest by their
+/// dashes: `machine-libpod.slice` is `/machine.slice/machine-libpod.slice`.
+/// We make the directories ourselves (no D-Bus), where systemd would.
+pub fn systemd_cgroup_path(path: &str, rootless: bool) -> Result<PathBuf, String> {
+    let parts: Vec<&str> = path.split(':').collect();
+    let [slice, prefix, name] = parts[..] else {
+        return Err(format!("{path:?}: expected slice:prefix:name"));
+    };
+    let slice = match slice {
+        "" if rootless => "user.slice",
+        "" => "system.slice",
+        s => s,
+    };
+    let expand = |unit: &str| -> Result<PathBuf, String> {
+        let Some(stem) = unit.strip_suffix(".slice") else {
+            return Err(format!("{unit:?}: a slice must end in .slice"));
+        };
+        let mut out = PathBuf::from("/");
+        if stem == "-" {
+            return Ok(out);
+        }
+        if stem.is_empty() || stem.contains('/') || stem.split('-').any(str::is_empty) {
+            return Err(format!("{unit:?}: not a valid slice name"));
+        }
+        let mut acc = String::new();
+        for part in stem.split('-') {
+            if !acc.is_empty() {
+                acc.push('-');
+            }
+            acc.push_str(part);
+            out.push(format!("{acc}.slice"));
+        }
+        Ok(out)
+    };
+    if name.is_empty() || name.contains('/') {
+        return Err(format!("{path:?}: bad unit name {name:?}"));
+    }
+    if name.ends_with(".slice") {
+        return expand(name);
+    }
+    let unit = if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    Ok(expand(slice)?.join(unit))
 }
 
 fn now() -> u64 {
@@ -155,7 +207,28 @@ impl Runtime {
     pub fn new(root: impl Into<PathBuf>) -> Runtime {
         Runtime {
             store: StateStore::new(root),
+            systemd_cgroup: false,
         }
+    }
+
+    /// Reads cgroupsPath as systemd's "slice:prefix:name" (runc's
+    /// `--systemd-cgroup`).
+    pub fn with_systemd_cgroup(mut self, on: bool) -> Runtime {
+        self.systemd_cgroup = on;
+        self
+    }
+
+    /// The pids of the container's processes (its cgroup's, else init's).
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>, ContainerError> {
+        let rec = self.state(id)?;
+        if let Some(cg) = self.cgroup_of(&rec)? {
+            return Ok(cg.pids());
+        }
+        Ok(rec
+            .pid
+            .filter(|_| rec.status != Status::Stopped)
+            .into_iter()
+            .collect())
     }
 
     pub(crate) fn cgroup_of(
@@ -256,11 +329,20 @@ impl Runtime {
             cgroup: None,
             armed: true,
         };
-        let cgroups_path = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().clone())
-            .unwrap_or_else(|| PathBuf::from("ferrovisor").join(id));
+        let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+        let cgroups_path = match cgroups_path {
+            Some(p) if self.systemd_cgroup => systemd_cgroup_path(&p.to_string_lossy(), rootless)
+                .map_err(|message| SpecError::Invalid {
+                path: bundle.dir.join("config.json"),
+                field: "linux.cgroupsPath".into(),
+                message,
+            })?,
+            Some(p) => p,
+            None if self.systemd_cgroup => {
+                PathBuf::from("/system.slice").join(format!("fv-{id}.scope"))
+            }
+            None => PathBuf::from("ferrovisor").join(id),
+        };
         let cgroup = if rootless {
             // An ordinary user may not make cgroups (without a delegated
             // subtree, which we do not look for): no limits, as runc's
@@ -566,5 +648,42 @@ impl Runtime {
             .iter()
             .filter_map(|id| self.state(id).ok())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_cgroups_paths_map_like_systemd() {
+        let p = |s, r| systemd_cgroup_path(s, r).map(|p| p.display().to_string());
+        assert_eq!(
+            p("machine.slice:libpod:abc", false).as_deref(),
+            Ok("/machine.slice/libpod-abc.scope")
+        );
+        assert_eq!(
+            p("machine-libpod.slice:crio:x", false).as_deref(),
+            Ok("/machine.slice/machine-libpod.slice/crio-x.scope")
+        );
+        assert_eq!(
+            p(":docker:id1", false).as_deref(),
+            Ok("/system.slice/docker-id1.scope")
+        );
+        assert_eq!(p("::id1", true).as_deref(), Ok("/user.slice/id1.scope"));
+        assert_eq!(p("-.slice:p:n", false).as_deref(), Ok("/p-n.scope"));
+        assert_eq!(
+            p("a.slice::b-c.slice", false).as_deref(),
+            Ok("/b.slice/b-c.slice")
+        );
+        for bad in [
+            "/plain/path",
+            "a:b",
+            "x.scope:p:n",
+            "a--b.slice:p:n",
+            "a.slice:p:../x",
+        ] {
+            assert!(p(bad, false).is_err(), "{bad}");
+        }
     }
 }

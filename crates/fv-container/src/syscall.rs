@@ -215,8 +215,10 @@ impl Syscall for LinuxSyscall {
             return Err(SyscallError::new(
                 "setrlimit",
                 format!(
-                    "resource {} to {}/{}",
-                    limit.resource, limit.soft, limit.hard
+                    "{} to {}/{}",
+                    crate::init::rlimit_name(limit.resource),
+                    limit.soft,
+                    limit.hard
                 ),
                 io::Error::last_os_error(),
             ));
