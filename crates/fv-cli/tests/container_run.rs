@@ -604,6 +604,70 @@ fn tty_is_the_containers_own_pty() {
 }
 
 #[test]
+fn exec_tty_user_and_workdir() {
+    let Some(env) = Env::new("xtty") else { return };
+    image(&env, "bb");
+    let name = env.id("x");
+    let out = env.fv(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "bb",
+        "--",
+        "sh",
+        "-c",
+        "while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    // -t: a pty of the container's devpts as the exec'd process's stdio,
+    // its output relayed here (the pty turns \n into \r\n).
+    let out = env.fv(&[
+        "container",
+        "exec",
+        "-t",
+        &name,
+        "sh",
+        "-c",
+        "tty; test -t 0 && test -t 1 && echo ISTTY; exit 4",
+    ]);
+    assert_eq!(out.code, 4, "{out}");
+    assert!(out.stdout.contains("/dev/pts/"), "{out}");
+    assert!(out.stdout.contains("ISTTY\r\n"), "{out}");
+    // Without -t, no terminal.
+    let out = env.fv(&[
+        "container",
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "test -t 1 || echo NOTTY",
+    ]);
+    assert!(out.stdout.contains("NOTTY"), "{out}");
+    let out = env.fv(&[
+        "container",
+        "exec",
+        "-u",
+        "1000:1001",
+        "-w",
+        "/tmp",
+        &name,
+        "sh",
+        "-c",
+        "id -u; id -g; pwd",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout, "1000\n1001\n/tmp\n", "{out}");
+    let out = env.fv(&["container", "exec", "-u", "bob", &name, "true"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("--user"), "{out}");
+    assert_eq!(env.fv(&["container", "stop", "-t", "1", &name]).code, 0);
+    assert_eq!(env.fv(&["container", "rm", &name]).code, 0);
+    assert_removed(&env, &name);
+}
+
+#[test]
 fn signals_are_forwarded_and_limits_reach_the_cgroup() {
     let Some(env) = Env::new("sig") else { return };
     image(&env, "bb");
