@@ -29,10 +29,12 @@ fn isolation_pid_uts_mounts() {
         "command is PID 1: {ps:?}"
     );
     assert!(out.stdout.contains("host=container\n"), "{out}");
-    assert!(
-        !out.stdout.contains("/sys/fs/cgroup") && !out.stdout.contains(" /work"),
-        "host mounts leak: {out}"
-    );
+    assert!(!out.stdout.contains(" /work"), "host mounts leak: {out}");
+    // The template's cgroup mount is the container's own, read-only (the
+    // host's hierarchies are mounted read-write).
+    for l in out.stdout.lines().filter(|l| l.contains(" /sys/fs/cgroup")) {
+        assert!(l.contains(" ro,"), "host cgroup mount leaks: {l}\n{out}");
+    }
     env.assert_gone(&env.id("a"));
 }
 
@@ -172,6 +174,66 @@ fn fork_bomb_stops_at_pids_limit() {
     assert!(current <= 8, "{current} processes despite pids limit 8");
     assert_eq!(env.fv(&["oci", "delete", "--force", &id]).code, 0);
     env.assert_gone(&id);
+}
+
+/// podman's `/sys/fs/cgroup` mount: the container reads its own limits
+/// there and cannot change them. On a v1 or hybrid host one directory per
+/// hierarchy (bound from the host, or mounted afresh in a cgroup
+/// namespace); on a v2-only host cgroup2, which shows the container's own
+/// cgroup only in a cgroup namespace (as podman uses there).
+#[test]
+fn cgroup_mount_shows_own_limits_read_only() {
+    let Some(env) = Env::new("cgmnt") else { return };
+    let v2_only = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let (pids, memory) = if v2_only {
+        ("/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/memory.max")
+    } else {
+        (
+            "/sys/fs/cgroup/pids/pids.max",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        )
+    };
+    let script = format!(
+        "echo pids=$(cat {pids}); echo memory=$(cat {memory}); \
+         echo 5 > {pids} && echo WROTE; echo after=$(cat {pids}); \
+         mkdir /sys/fs/cgroup/made && echo MADE; exit 0"
+    );
+    let namespaces: &[bool] = if v2_only { &[true] } else { &[false, true] };
+    for &cgroup_ns in namespaces {
+        let b = env.bundle(&["sh", "-c", &script], |s| {
+            // In place of the template's cgroup mount.
+            let mounts = s["mounts"].as_array_mut().expect("mounts");
+            mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
+            mounts.push(json!({
+                "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                "options": ["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"]}));
+            s["linux"]["resources"] = json!({"pids": {"limit": 37}, "memory": {"limit": 67108864}});
+            if cgroup_ns {
+                s["linux"]["namespaces"]
+                    .as_array_mut()
+                    .expect("namespaces")
+                    .push(json!({"type": "cgroup"}));
+            }
+        });
+        let id = env.id(if cgroup_ns { "ns" } else { "host" });
+        let out = env.fv(&["oci", "run", "--bundle", b.as_str(), &id]);
+        let what = format!("cgroup namespace {cgroup_ns}: {out}");
+        assert_eq!(out.code, 0, "{what}");
+        assert!(out.stdout.contains("pids=37\n"), "{what}");
+        assert!(out.stdout.contains("memory=67108864\n"), "{what}");
+        assert!(!out.stdout.contains("WROTE"), "pids.max written: {what}");
+        assert!(out.stdout.contains("after=37\n"), "{what}");
+        assert!(!out.stdout.contains("MADE"), "mkdir in the mount: {what}");
+        for file in [pids, "/sys/fs/cgroup/made"] {
+            assert!(
+                out.stderr
+                    .lines()
+                    .any(|l| l.contains(file) && l.contains("Read-only file system")),
+                "{file} not refused as read-only: {what}"
+            );
+        }
+        env.assert_gone(&id);
+    }
 }
 
 /// An edit of config.json.

@@ -8,8 +8,8 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
-use oci_spec::runtime::Spec;
-use tracing::debug;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use tracing::{debug, warn};
 
 use crate::syscall::{Syscall, SyscallError};
 
@@ -55,6 +55,166 @@ pub struct MountPlan {
     pub masked: Vec<PathBuf>,
     pub readonly: Vec<PathBuf>,
     pub readonly_root: bool,
+    /// The container has a cgroup namespace (new or joined) by the time
+    /// the mounts are made: a v1 cgroup mount then mounts each hierarchy
+    /// afresh (showing the namespace's root) instead of binding host paths.
+    pub cgroup_ns: bool,
+}
+
+/// One host cgroup hierarchy as a `cgroup` mount on a v1 or hybrid host
+/// shows it: a directory under the mount's destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupHierarchy {
+    /// The directory under the destination: the host mount point's last
+    /// component, as runc names it (`cpu,cpuacct`, `systemd`, `unified`).
+    pub name: String,
+    /// `cgroup` (v1) or `cgroup2` (the unified mount of a hybrid host).
+    pub fstype: &'static str,
+    /// The hierarchy's field in `/proc/self/cgroup` (`cpu,cpuacct`,
+    /// `name=systemd`; empty for cgroup2): the data of a fresh mount.
+    pub controllers: String,
+    /// Where the host mounted the hierarchy.
+    pub mount_point: PathBuf,
+    /// The cgroup that mount shows at its mount point (mountinfo's root).
+    pub mount_root: PathBuf,
+    /// This process's own cgroup in the hierarchy (`/proc/self/cgroup`).
+    pub own: PathBuf,
+}
+
+impl CgroupHierarchy {
+    /// The host directory of this process's own cgroup (the bind source),
+    /// `None` when the own cgroup is not below the mount's root (as seen
+    /// from inside another cgroup namespace).
+    pub fn source(&self) -> Option<PathBuf> {
+        let rel = self.own.strip_prefix(&self.mount_root).ok()?;
+        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return None;
+        }
+        Some(self.mount_point.join(rel))
+    }
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\NNN` (octal).
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let byte = octal.and_then(|d| {
+            let v = d.iter().fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+            u8::try_from(v).ok()
+        });
+        match byte {
+            Some(v) if b[i] == b'\\' => {
+                out.push(v);
+                i += 4;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The v1 hierarchies (and a hybrid host's unified one) a `cgroup` mount
+/// shows, from `/proc/self/mountinfo` and `/proc/self/cgroup` texts, in
+/// mountinfo order. Empty on a host without v1 hierarchies (pure v2).
+/// Mounts under `skip_under` (the container's rootfs, whose earlier
+/// mounts this namespace already sees) and repeated mounts of one
+/// hierarchy are left out; so is a hierarchy `/proc/self/cgroup` does not
+/// list.
+pub fn cgroup_hierarchies(
+    mountinfo: &str,
+    proc_cgroup: &str,
+    skip_under: &Path,
+) -> Vec<CgroupHierarchy> {
+    // (controller or `name=X`, the line's controllers field, own path)
+    let mut own_v1: Vec<(&str, &str, &str)> = Vec::new();
+    let mut own_v2 = None;
+    for line in proc_cgroup.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_id), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if ctrls.is_empty() {
+            own_v2 = Some(path);
+        } else {
+            for c in ctrls.split(',') {
+                own_v1.push((c, ctrls, path));
+            }
+        }
+    }
+    let mut out: Vec<CgroupHierarchy> = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        let (Some(root), Some(mount_point), Some(fstype), Some(super_opts)) =
+            (l.get(3), l.get(4), r.first(), r.get(2))
+        else {
+            continue;
+        };
+        let mount_point = PathBuf::from(unescape_mountinfo(mount_point));
+        if mount_point.starts_with(skip_under) {
+            continue;
+        }
+        let (fstype, controllers, own) = match *fstype {
+            "cgroup" => {
+                let found = super_opts
+                    .split(',')
+                    .find_map(|o| own_v1.iter().find(|(c, _, _)| *c == o));
+                match found {
+                    Some((_, ctrls, path)) => ("cgroup", ctrls.to_string(), *path),
+                    None => {
+                        warn!(mount_point = %mount_point.display(), options = super_opts,
+                              "cgroup hierarchy missing from /proc/self/cgroup; left out");
+                        continue;
+                    }
+                }
+            }
+            "cgroup2" => match own_v2 {
+                Some(path) => ("cgroup2", String::new(), path),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let Some(name) = mount_point
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+        else {
+            continue;
+        };
+        if out
+            .iter()
+            .any(|h| h.fstype == fstype && h.controllers == controllers)
+        {
+            continue;
+        }
+        if out.iter().any(|h| h.name == name) {
+            warn!(mount_point = %mount_point.display(),
+                  "a cgroup hierarchy of the same name is already mounted; left out");
+            continue;
+        }
+        out.push(CgroupHierarchy {
+            name,
+            fstype,
+            controllers,
+            mount_point,
+            mount_root: PathBuf::from(unescape_mountinfo(root)),
+            own: PathBuf::from(own),
+        });
+    }
+    if out.iter().all(|h| h.fstype == "cgroup2") {
+        return Vec::new();
+    }
+    out
 }
 
 /// A device node for /dev.
@@ -119,6 +279,16 @@ pub enum RootfsError {
     MissingSource(PathBuf),
     #[error("path {0} escapes the root filesystem through too many symlinks")]
     SymlinkLoop(PathBuf),
+    #[error(
+        "cgroup mount {destination}: own cgroup {own} of the hierarchy mounted at \
+         {mount_point} is outside that mount's root {root}"
+    )]
+    CgroupOutsideMount {
+        destination: PathBuf,
+        own: PathBuf,
+        mount_point: PathBuf,
+        root: PathBuf,
+    },
     #[error(transparent)]
     Syscall(#[from] SyscallError),
 }
@@ -287,6 +457,9 @@ impl MountPlan {
                 .as_ref()
                 .and_then(|r| r.readonly())
                 .unwrap_or(false),
+            cgroup_ns: linux
+                .and_then(|l| l.namespaces().as_ref())
+                .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup)),
         }
     }
 
@@ -336,15 +509,16 @@ impl MountPlan {
 
     fn mount_one(&self, sys: &dyn Syscall, m: &MountEntry) -> Result<(), RootfsError> {
         let target = secure_join(&self.rootfs, &m.destination)?;
-        if m.fstype.as_deref() == Some("cgroup")
-            && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-        {
-            // A v1 or hybrid host would need one mount per controller; not
-            // done yet, the container sees no cgroup tree.
-            debug!(destination = %m.destination.display(), "skipping cgroup mount on a v1 host");
-            return Ok(());
-        }
-        if m.is_bind() {
+        // A v1 or hybrid host has one hierarchy per controller (group); a
+        // pure v2 host has none, and gets a cgroup2 mount below.
+        let v1 = if m.fstype.as_deref() == Some("cgroup") && !m.is_bind() {
+            self.host_cgroup_hierarchies()?
+        } else {
+            Vec::new()
+        };
+        if !v1.is_empty() {
+            self.mount_cgroup_v1(sys, m, &target, &v1)?;
+        } else if m.is_bind() {
             let source = m.source.clone().unwrap_or_default();
             let meta = std::fs::metadata(&source)
                 .map_err(|_| RootfsError::MissingSource(source.clone()))?;
@@ -432,6 +606,112 @@ impl MountPlan {
         }
         if !m.propagation.is_empty() {
             sys.mount(None, &target, None, m.propagation, None)?;
+        }
+        Ok(())
+    }
+
+    /// The cgroup hierarchies this process (init, already in its cgroups)
+    /// sees, from `/proc/self/mountinfo` and `/proc/self/cgroup`.
+    fn host_cgroup_hierarchies(&self) -> Result<Vec<CgroupHierarchy>, RootfsError> {
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .map_err(|e| RootfsError::from(SyscallError::new("read", p, e)))
+        };
+        let mountinfo = read("/proc/self/mountinfo")?;
+        let own = read("/proc/self/cgroup")?;
+        Ok(cgroup_hierarchies(&mountinfo, &own, &self.rootfs))
+    }
+
+    /// A `cgroup` mount on a v1 or hybrid host, as runc makes it: a tmpfs
+    /// at `target`, in it one directory per hierarchy showing the
+    /// container's own cgroup, symlinks for the controllers of a combined
+    /// hierarchy (`cpu` -> `cpu,cpuacct`), then the tmpfs made read-only
+    /// if the options say `ro` (the hierarchies are mounted read-only too).
+    ///
+    /// Without a cgroup namespace each directory is a bind mount of the
+    /// own cgroup's host directory (`hierarchies` are read before
+    /// pivot_root, so the sources are host paths), remounted with the
+    /// mount's flags. In a cgroup namespace host paths are not visible
+    /// from `/proc/self/cgroup`, and a fresh mount of the hierarchy shows
+    /// exactly the namespace's root, the container's cgroup.
+    fn mount_cgroup_v1(
+        &self,
+        sys: &dyn Syscall,
+        m: &MountEntry,
+        target: &Path,
+        hierarchies: &[CgroupHierarchy],
+    ) -> Result<(), RootfsError> {
+        // runc's defaults for the tmpfs and fresh mounts, plus the spec's.
+        let base = MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | (m.flags
+                & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT));
+        let ro = m.flags & MsFlags::MS_RDONLY;
+        sys.mkdir_all(target)?;
+        sys.mount(
+            Some(Path::new("tmpfs")),
+            target,
+            Some("tmpfs"),
+            base,
+            Some("mode=755"),
+        )?;
+        for h in hierarchies {
+            debug!(hierarchy = %h.name, own = %h.own.display(), cgroup_ns = self.cgroup_ns, "cgroup v1 mount");
+            let dir = target.join(&h.name);
+            sys.mkdir_all(&dir)?;
+            if self.cgroup_ns {
+                let (source, data) = match h.controllers.strip_prefix("name=") {
+                    Some(name) => (name, Some(h.controllers.as_str())),
+                    None if h.fstype == "cgroup2" => ("cgroup2", None),
+                    None => ("cgroup", Some(h.controllers.as_str())),
+                };
+                sys.mount(
+                    Some(Path::new(source)),
+                    &dir,
+                    Some(h.fstype),
+                    base | ro,
+                    data,
+                )?;
+                continue;
+            }
+            let source = h.source().ok_or_else(|| RootfsError::CgroupOutsideMount {
+                destination: m.destination.clone(),
+                own: h.own.clone(),
+                mount_point: h.mount_point.clone(),
+                root: h.mount_root.clone(),
+            })?;
+            sys.mount(
+                Some(&source),
+                &dir,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )?;
+            sys.mount(
+                None,
+                &dir,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | base | ro | locked_flags(&source),
+                None,
+            )?;
+        }
+        for h in hierarchies.iter().filter(|h| h.name.contains(',')) {
+            for part in h.name.split(',') {
+                if part.is_empty() || hierarchies.iter().any(|o| o.name == part) {
+                    continue;
+                }
+                sys.symlink(Path::new(&h.name), &target.join(part))?;
+            }
+        }
+        if !ro.is_empty() {
+            sys.mount(
+                None,
+                target,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | base | ro,
+                None,
+            )?;
         }
         Ok(())
     }
@@ -718,5 +998,271 @@ mod tests {
         );
         std::os::unix::fs::symlink("loop", root.join("loop")).expect("symlink");
         assert!(secure_join(root, Path::new("/loop")).is_err());
+    }
+
+    const PODMAN_CGROUP: &str = r#"{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup",
+        "options":["rprivate","nosuid","noexec","nodev","relatime","ro"]}"#;
+
+    /// A systemd hybrid host (cpu and cpuacct combined, systemd's xattr
+    /// option), with a repeated mount of the memory hierarchy and one under
+    /// a container's rootfs that must both be left out.
+    const HYBRID_MOUNTINFO: &str = "\
+22 1 8:1 / / rw,relatime - ext4 /dev/vda rw
+31 23 0:28 / /sys/fs/cgroup ro,nosuid,nodev,noexec - tmpfs tmpfs ro,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate
+50 22 0:32 /ferrovisor /mnt/mem\\040cg rw,relatime - cgroup cgroup rw,memory
+51 22 0:36 / /b/rootfs/sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+";
+
+    const HYBRID_CGROUP: &str = "\
+12:pids:/ferrovisor/c1
+9:name=systemd:/user.slice/session-1.scope
+4:memory:/ferrovisor/c1
+2:cpu,cpuacct:/ferrovisor/c1
+0::/ferrovisor/c1
+";
+
+    fn hier(name: &str, fstype: &'static str, controllers: &str, own: &str) -> CgroupHierarchy {
+        CgroupHierarchy {
+            name: name.into(),
+            fstype,
+            controllers: controllers.into(),
+            mount_point: Path::new("/sys/fs/cgroup").join(name),
+            mount_root: "/".into(),
+            own: own.into(),
+        }
+    }
+
+    #[test]
+    fn cgroup_hierarchies_and_own_dirs_of_a_hybrid_host() {
+        let h = cgroup_hierarchies(HYBRID_MOUNTINFO, HYBRID_CGROUP, Path::new("/b/rootfs"));
+        assert_eq!(
+            h,
+            vec![
+                hier("cpu,cpuacct", "cgroup", "cpu,cpuacct", "/ferrovisor/c1"),
+                hier("memory", "cgroup", "memory", "/ferrovisor/c1"),
+                hier("pids", "cgroup", "pids", "/ferrovisor/c1"),
+                hier(
+                    "systemd",
+                    "cgroup",
+                    "name=systemd",
+                    "/user.slice/session-1.scope"
+                ),
+                hier("unified", "cgroup2", "", "/ferrovisor/c1"),
+            ]
+        );
+        let sources: Vec<PathBuf> = h.iter().filter_map(CgroupHierarchy::source).collect();
+        assert_eq!(
+            sources,
+            [
+                "/sys/fs/cgroup/cpu,cpuacct/ferrovisor/c1",
+                "/sys/fs/cgroup/memory/ferrovisor/c1",
+                "/sys/fs/cgroup/pids/ferrovisor/c1",
+                "/sys/fs/cgroup/systemd/user.slice/session-1.scope",
+                "/sys/fs/cgroup/unified/ferrovisor/c1",
+            ]
+            .map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn cgroup_hierarchies_of_v1_and_v2_hosts() {
+        // Pure v1: no unified entry.
+        let v1 = "32 31 0:29 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
+        let h = cgroup_hierarchies(v1, "3:pids:/x\n", Path::new("/r"));
+        assert_eq!(h, vec![hier("pids", "cgroup", "pids", "/x")]);
+        // Pure v2: nothing, the caller mounts cgroup2 as before.
+        let v2 = "30 23 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert!(cgroup_hierarchies(v2, "0::/ferrovisor/c1\n", Path::new("/r")).is_empty());
+        assert!(cgroup_hierarchies("", "", Path::new("/r")).is_empty());
+    }
+
+    #[test]
+    fn cgroup_source_is_below_the_mount_root_or_none() {
+        let mut h = hier("memory", "cgroup", "memory", "/ferrovisor/c1");
+        // A mount of a subtree (as a nested container has).
+        h.mount_root = "/ferrovisor".into();
+        assert_eq!(h.source(), Some(PathBuf::from("/sys/fs/cgroup/memory/c1")));
+        h.mount_root = "/other".into();
+        assert_eq!(h.source(), None);
+        // Seen from a cgroup namespace: the root is above the namespace's.
+        h.mount_root = "/../..".into();
+        h.own = "/".into();
+        assert_eq!(h.source(), None);
+        h.mount_root = "/".into();
+        h.own = "/a/../../etc".into();
+        assert_eq!(h.source(), None, "no climbing out of the hierarchy");
+    }
+
+    #[test]
+    fn mountinfo_octal_escapes() {
+        assert_eq!(unescape_mountinfo(r"/mnt/a\040b\134c"), r"/mnt/a b\c");
+        assert_eq!(unescape_mountinfo(r"/x\9\0"), r"/x\9\0");
+        assert_eq!(unescape_mountinfo(r"\777"), r"\777");
+    }
+
+    fn cgroup_plan(cgroup_ns: bool) -> (MountPlan, MountEntry) {
+        let ns = if cgroup_ns {
+            r#"{"type":"cgroup"}"#
+        } else {
+            r#"{"type":"pid"}"#
+        };
+        let spec: Spec = serde_json::from_str(&format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"mounts":[{PODMAN_CGROUP}],
+                "linux":{{"namespaces":[{{"type":"mount"}},{ns}]}}}}"#
+        ))
+        .expect("spec");
+        let p = MountPlan::from_spec(&spec, Path::new("/b"), Path::new("/b/rootfs"), None, false);
+        assert_eq!(p.cgroup_ns, cgroup_ns);
+        let m = p.mounts[0].clone();
+        (p, m)
+    }
+
+    fn mount(
+        source: Option<&str>,
+        target: &str,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Call {
+        Call::Mount {
+            source: source.map(PathBuf::from),
+            target: target.into(),
+            fstype: fstype.map(String::from),
+            flags,
+            data: data.map(String::from),
+        }
+    }
+
+    #[test]
+    fn cgroup_v1_mount_binds_own_dirs_read_only() {
+        let (p, m) = cgroup_plan(false);
+        let h = cgroup_hierarchies(HYBRID_MOUNTINFO, HYBRID_CGROUP, &p.rootfs);
+        let sys = RecordingSyscall::new();
+        let target = Path::new("/b/rootfs/sys/fs/cgroup");
+        p.mount_cgroup_v1(&sys, &m, target, &h).expect("mount");
+        let base =
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME;
+        let ro_bind = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base;
+        let rec = MsFlags::MS_BIND | MsFlags::MS_REC;
+        let t = "/b/rootfs/sys/fs/cgroup";
+        let mut want = vec![
+            Call::MkdirAll(t.into()),
+            mount(Some("tmpfs"), t, Some("tmpfs"), base, Some("mode=755")),
+        ];
+        for (name, own) in [
+            ("cpu,cpuacct", "ferrovisor/c1"),
+            ("memory", "ferrovisor/c1"),
+            ("pids", "ferrovisor/c1"),
+            ("systemd", "user.slice/session-1.scope"),
+            ("unified", "ferrovisor/c1"),
+        ] {
+            let dir = format!("{t}/{name}");
+            let src = format!("/sys/fs/cgroup/{name}/{own}");
+            want.push(Call::MkdirAll(dir.clone().into()));
+            want.push(mount(Some(&src), &dir, None, rec, None));
+            want.push(mount(None, &dir, None, ro_bind, None));
+        }
+        want.push(Call::Symlink(
+            "cpu,cpuacct".into(),
+            format!("{t}/cpu").into(),
+        ));
+        want.push(Call::Symlink(
+            "cpu,cpuacct".into(),
+            format!("{t}/cpuacct").into(),
+        ));
+        // The tmpfs goes read-only last, after its directories and links.
+        want.push(mount(None, t, None, ro_bind, None));
+        assert_eq!(sys.calls(), want);
+    }
+
+    #[test]
+    fn cgroup_v1_mount_in_a_cgroup_namespace_mounts_afresh() {
+        let (p, m) = cgroup_plan(true);
+        // As init sees it after unsharing the cgroup namespace.
+        let own = "12:pids:/\n9:name=systemd:/\n4:memory:/\n2:cpu,cpuacct:/\n0::/\n";
+        let info = HYBRID_MOUNTINFO.replace(" 0:29 / ", " 0:29 /../.. ");
+        let h = cgroup_hierarchies(&info, own, &p.rootfs);
+        assert_eq!(h.len(), 5);
+        let sys = RecordingSyscall::new();
+        let t = "/b/rootfs/sys/fs/cgroup";
+        p.mount_cgroup_v1(&sys, &m, Path::new(t), &h)
+            .expect("mount");
+        let fresh = MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_RELATIME
+            | MsFlags::MS_RDONLY;
+        let calls = sys.calls();
+        for (source, dir, fstype, data) in [
+            ("cgroup", "cpu,cpuacct", "cgroup", Some("cpu,cpuacct")),
+            ("cgroup", "memory", "cgroup", Some("memory")),
+            ("systemd", "systemd", "cgroup", Some("name=systemd")),
+            ("cgroup2", "unified", "cgroup2", None),
+        ] {
+            let want = mount(
+                Some(source),
+                &format!("{t}/{dir}"),
+                Some(fstype),
+                fresh,
+                data,
+            );
+            assert!(calls.contains(&want), "{want:?} missing from {calls:#?}");
+        }
+        assert!(
+            !calls.iter().any(|c| matches!(c, Call::Mount { flags, .. } if flags.contains(MsFlags::MS_BIND) && !flags.contains(MsFlags::MS_REMOUNT))),
+            "no host path bound: {calls:#?}"
+        );
+        assert!(calls.contains(&Call::Symlink(
+            "cpu,cpuacct".into(),
+            format!("{t}/cpu").into()
+        )));
+        assert!(
+            matches!(calls.last(), Some(Call::Mount { target, flags, .. })
+            if target == Path::new(t) && flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT))
+        );
+    }
+
+    #[test]
+    fn cgroup_v1_mount_errors_name_the_paths() {
+        let (p, m) = cgroup_plan(false);
+        let mut h = vec![hier("memory", "cgroup", "memory", "/elsewhere")];
+        h[0].mount_root = "/ferrovisor".into();
+        let e = p
+            .mount_cgroup_v1(
+                &RecordingSyscall::new(),
+                &m,
+                Path::new("/b/rootfs/sys/fs/cgroup"),
+                &h,
+            )
+            .expect_err("outside the mount");
+        let text = e.to_string();
+        for part in [
+            "/sys/fs/cgroup",
+            "/elsewhere",
+            "/sys/fs/cgroup/memory",
+            "/ferrovisor",
+        ] {
+            assert!(text.contains(part), "{part} not in {text}");
+        }
+        // A failing bind stops the mount and names the directory.
+        let sys = RecordingSyscall::new();
+        sys.fail_when(
+            |c| matches!(c, Call::Mount { source: Some(s), .. } if s.ends_with("pids/x")),
+            libc::ENOENT,
+        );
+        let h = vec![hier("pids", "cgroup", "pids", "/x")];
+        let e = p
+            .mount_cgroup_v1(&sys, &m, Path::new("/b/rootfs/sys/fs/cgroup"), &h)
+            .expect_err("bind fails");
+        assert!(e.to_string().contains("/sys/fs/cgroup/pids/x"), "{e}");
+        assert!(!sys
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::Mount { flags, .. } if flags.contains(MsFlags::MS_RDONLY))));
     }
 }
