@@ -52,8 +52,20 @@ pub struct CgroupLayout {
 
 /// v1 controllers a container joins. cpuset is left out: a new v1 cpuset
 /// cgroup has no CPUs until configured, and we do not set cpusets yet.
+/// The v1 hierarchies a container gets a cgroup of its own in (as runc:
+/// also cpuset and systemd's named one, so that what the container sees
+/// of them through its /sys/fs/cgroup is its own directory, never the
+/// host's tree).
 const V1_JOINED: &[&str] = &[
-    "memory", "pids", "cpu", "cpuacct", "blkio", "devices", "freezer",
+    "memory",
+    "pids",
+    "cpu",
+    "cpuacct",
+    "blkio",
+    "devices",
+    "freezer",
+    "cpuset",
+    "name=systemd",
 ];
 
 impl CgroupLayout {
@@ -96,7 +108,10 @@ impl CgroupLayout {
                 "cgroup2" => unified = Some(PathBuf::from(mount_point)),
                 "cgroup" => {
                     for o in opts.split(',') {
-                        if matches!(o, "rw" | "ro") || o.contains('=') {
+                        // Named hierarchies (name=systemd) by their name;
+                        // other key=value options are not controllers.
+                        if matches!(o, "rw" | "ro") || (o.contains('=') && !o.starts_with("name="))
+                        {
                             continue;
                         }
                         v1.entry(o.to_string())
@@ -301,11 +316,43 @@ impl Cgroup {
         for d in self.dirs() {
             sys.mkdir_all(&d)?;
         }
+        self.init_cpuset(sys, &|p| std::fs::read_to_string(p).ok())?;
         if let Some(res) = res {
             for (file, value) in self.resource_writes(res) {
                 debug!(file = %file.display(), %value, "cgroup write");
                 sys.write_file(&file, &value)?;
             }
+        }
+        Ok(())
+    }
+
+    /// A new v1 cpuset cgroup has empty `cpuset.cpus`/`cpuset.mems` and
+    /// takes no tasks until they are set: copy them from the parent, top
+    /// down through the directories just made.
+    fn init_cpuset(
+        &self,
+        sys: &dyn Syscall,
+        read: &dyn Fn(&Path) -> Option<String>,
+    ) -> Result<(), CgroupError> {
+        let Some(root) = self
+            .layout
+            .v1
+            .get("cpuset")
+            .filter(|_| !self.uses_v2_controllers())
+        else {
+            return Ok(());
+        };
+        let mut parent = root.clone();
+        for c in self.relative.components() {
+            let dir = parent.join(c);
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if read(&dir.join(f)).is_some_and(|v| v.trim().is_empty()) {
+                    if let Some(v) = read(&parent.join(f)) {
+                        sys.write_file(&dir.join(f), v.trim())?;
+                    }
+                }
+            }
+            parent = dir;
         }
         Ok(())
     }
@@ -439,8 +486,47 @@ mod tests {
             l.v1.get("memory"),
             Some(&PathBuf::from("/sys/fs/cgroup/memory"))
         );
-        assert!(!l.v1.contains_key("name=systemd") && !l.v1.contains_key("rw"));
+        assert!(l.v1.contains_key("name=systemd") && !l.v1.contains_key("rw"));
         assert_eq!(l.unified, Some(PathBuf::from("/sys/fs/cgroup/unified")));
+    }
+
+    #[test]
+    fn cpuset_is_copied_from_the_parent_top_down() {
+        let text = format!(
+            "{HYBRID}42 31 0:39 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset\n"
+        );
+        let l = CgroupLayout::from_mountinfo(&text).expect("cgroups");
+        let cg = Cgroup::new(l, Path::new("ferrovisor/c1")).expect("path");
+        assert!(cg
+            .dirs()
+            .contains(&PathBuf::from("/sys/fs/cgroup/cpuset/ferrovisor/c1")));
+        // The host root has values; `ferrovisor` already has its own; c1 is new.
+        let files: BTreeMap<&str, &str> = [
+            ("/sys/fs/cgroup/cpuset/cpuset.cpus", "0-3\n"),
+            ("/sys/fs/cgroup/cpuset/cpuset.mems", "0\n"),
+            ("/sys/fs/cgroup/cpuset/ferrovisor/cpuset.cpus", "1-2\n"),
+            ("/sys/fs/cgroup/cpuset/ferrovisor/cpuset.mems", "0\n"),
+            ("/sys/fs/cgroup/cpuset/ferrovisor/c1/cpuset.cpus", "\n"),
+            ("/sys/fs/cgroup/cpuset/ferrovisor/c1/cpuset.mems", "\n"),
+        ]
+        .into_iter()
+        .collect();
+        let read = |p: &Path| files.get(p.to_str()?).map(|v| v.to_string());
+        let sys = RecordingSyscall::new();
+        cg.init_cpuset(&sys, &read).expect("cpuset");
+        assert_eq!(
+            sys.calls(),
+            vec![
+                Call::WriteFile(
+                    "/sys/fs/cgroup/cpuset/ferrovisor/c1/cpuset.cpus".into(),
+                    "1-2".into()
+                ),
+                Call::WriteFile(
+                    "/sys/fs/cgroup/cpuset/ferrovisor/c1/cpuset.mems".into(),
+                    "0".into()
+                ),
+            ]
+        );
     }
 
     #[test]
@@ -471,6 +557,7 @@ mod tests {
                 PathBuf::from("/sys/fs/cgroup/memory/ferrovisor/c1"),
                 PathBuf::from("/sys/fs/cgroup/pids/ferrovisor/c1"),
                 PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/ferrovisor/c1"),
+                PathBuf::from("/sys/fs/cgroup/systemd/ferrovisor/c1"),
                 PathBuf::from("/sys/fs/cgroup/unified/ferrovisor/c1"),
             ]
         );
