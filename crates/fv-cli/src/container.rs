@@ -167,6 +167,22 @@ pub struct OciArgs {
     command: OciCommand,
 }
 
+/// runc's other `create`/`run` options that its callers send.
+#[derive(clap::Args, Debug)]
+pub struct CreateCompat {
+    /// Keep our fds 3..3+N open in the container's program (all others
+    /// above stdio are closed when it starts).
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    /// Accepted; fv always uses pivot_root (a rootfs on the initramfs,
+    /// where pivot_root fails, is not supported).
+    #[arg(long)]
+    no_pivot: bool,
+    /// Accepted; fv makes no session keyring for the container.
+    #[arg(long)]
+    no_new_keyring: bool,
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum LogFormat {
     Text,
@@ -193,6 +209,8 @@ pub enum OciCommand {
         /// With process.terminal: send the pty master to this unix socket.
         #[arg(long)]
         console_socket: Option<PathBuf>,
+        #[command(flatten)]
+        compat: CreateCompat,
         id: String,
     },
     /// Start a created container's program.
@@ -224,6 +242,8 @@ pub enum OciCommand {
         /// With process.terminal: send the pty master to this unix socket.
         #[arg(long)]
         console_socket: Option<PathBuf>,
+        #[command(flatten)]
+        compat: CreateCompat,
         id: String,
     },
     /// Run a process in a running container: the container's own
@@ -253,6 +273,9 @@ pub enum OciCommand {
         /// UID[:GID] to run as.
         #[arg(long, short = 'u')]
         user: Option<String>,
+        /// Keep our fds 3..3+N open in the process.
+        #[arg(long, default_value_t = 0)]
+        preserve_fds: u32,
         id: String,
         /// Program and arguments (unless --process).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -320,6 +343,37 @@ fn exec_outcome(o: ExecOutcome) -> u8 {
             }
         },
     }
+}
+
+/// `fv oci` arguments clap refused: if they name a --log, the error goes
+/// there as well (containerd's shim shows the log's last error).
+pub fn log_usage_error(args: &[std::ffi::OsString], kind: &str, text: &str) {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.get(1).map(String::as_str) != Some("oci") {
+        return;
+    }
+    let value = |name: &str| {
+        args.iter().enumerate().find_map(|(i, a)| {
+            a.strip_prefix(&format!("{name}="))
+                .map(String::from)
+                .or_else(|| (a == name).then(|| args.get(i + 1).cloned()).flatten())
+        })
+    };
+    let Some(path) = value("--log") else { return };
+    let format = match value("--log-format").as_deref() {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    let first = text.lines().next().unwrap_or(kind);
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    OciLog {
+        path: PathBuf::from(path),
+        format,
+    }
+    .error(first);
 }
 
 /// Where errors of `fv oci` go besides stderr (runc's --log).
@@ -763,6 +817,7 @@ fn oci_command(rt: &Runtime, c: OciCommand) -> Result<u8, ContainerError> {
             bundle,
             pid_file,
             console_socket,
+            compat,
             id,
         } => rt
             .create(
@@ -770,6 +825,7 @@ fn oci_command(rt: &Runtime, c: OciCommand) -> Result<u8, ContainerError> {
                 &bundle,
                 CreateOptions {
                     console_socket,
+                    preserve_fds: compat.preserve_fds,
                     ..Default::default()
                 },
             )
@@ -795,11 +851,19 @@ fn oci_command(rt: &Runtime, c: OciCommand) -> Result<u8, ContainerError> {
             0
         }),
         OciCommand::Kill { id, signal, all } => rt.kill(&id, &signal, all).map(|_| 0),
-        OciCommand::Delete { id, force } => rt.delete(&id, force).map(|_| 0),
+        OciCommand::Delete { id, force } => match rt.delete(&id, force) {
+            // runc: forcing the delete of a container that is not there
+            // succeeds (callers clean up twice).
+            Err(ContainerError::State(fv_container::state::StateError::NotFound(_))) if force => {
+                Ok(0)
+            }
+            r => r.map(|_| 0),
+        },
         OciCommand::Run {
             bundle,
             keep,
             console_socket,
+            compat,
             id,
         } => rt
             .run(
@@ -807,6 +871,7 @@ fn oci_command(rt: &Runtime, c: OciCommand) -> Result<u8, ContainerError> {
                 &bundle,
                 CreateOptions {
                     console_socket,
+                    preserve_fds: compat.preserve_fds,
                     ..Default::default()
                 },
             )
@@ -828,6 +893,7 @@ fn oci_command(rt: &Runtime, c: OciCommand) -> Result<u8, ContainerError> {
             env,
             cwd,
             user,
+            preserve_fds,
             id,
             command,
         } => {
@@ -851,6 +917,7 @@ fn oci_command(rt: &Runtime, c: OciCommand) -> Result<u8, ContainerError> {
             apply_user_cwd(&mut opts, user.as_deref(), cwd)
                 .map_err(|m| bad("--user", m.to_string()))?;
             opts.terminal |= tty;
+            opts.process.preserve_fds = preserve_fds;
             opts.detach = detach;
             opts.pid_file = pid_file;
             opts.console_socket = console_socket;

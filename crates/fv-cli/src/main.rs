@@ -68,7 +68,16 @@ fn main() -> ExitCode {
     if invoked_as.as_deref() == Some("fv-oci") {
         args.insert(1, "oci".into());
     }
-    let cli = Cli::parse_from(args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // runc's callers read errors from --log, bad arguments too.
+            if e.use_stderr() {
+                container::log_usage_error(&args, &e.kind().to_string(), &e.to_string());
+            }
+            e.exit()
+        }
+    };
     let code = match cli.command {
         Command::Run(a) => run::run(a),
         Command::Guest(c) => guest::run(c),

@@ -201,3 +201,64 @@ fn systemd_cgroup_paths_become_slices_and_scopes() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("linux.cgroupsPath"), "{out}");
 }
+
+/// `fv ARGS` run by a shell that first opens fds 3 and 7 on a file, as a
+/// caller like containerd's shim leaves its own fds open to the runtime.
+fn fv_with_open_fds(env: &Env, args: &str) -> Output {
+    let script = format!(
+        "exec 3</etc/hostname 7</etc/hostname; exec {} {args}",
+        env!("CARGO_BIN_EXE_fv")
+    );
+    run_bounded(
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env("FV_ROOT", &env.root),
+        TIMEOUT,
+    )
+}
+
+#[test]
+fn the_callers_fds_stay_out_of_containers() {
+    let Some(env) = Env::new("ofds") else { return };
+    let probe = "for f in 3 7; do [ -e /proc/self/fd/$f ] && echo has$f; done; true";
+    let b = env.bundle(&["sh", "-c", probe], |_| {});
+    let out = fv_with_open_fds(
+        &env,
+        &format!("oci run --bundle {} {}", b.as_str(), env.id("a")),
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!out.stdout.contains("has"), "inherited fds: {out}");
+    // --preserve-fds 1 keeps fd 3 only.
+    let out = fv_with_open_fds(
+        &env,
+        &format!(
+            "oci run --preserve-fds 1 --bundle {} {}",
+            b.as_str(),
+            env.id("b")
+        ),
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout.trim(), "has3", "{out}");
+    // exec'd processes as well.
+    let b = env.bundle(&["sleep", "60"], |_| {});
+    let id = env.id("c");
+    assert_eq!(
+        env.fv(&["oci", "create", "--bundle", b.as_str(), &id]).code,
+        0
+    );
+    assert_eq!(env.fv(&["oci", "start", &id]).code, 0);
+    let out = fv_with_open_fds(&env, &format!("oci exec {id} sh -c '{probe}'"));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!out.stdout.contains("has"), "inherited fds in exec: {out}");
+    assert_eq!(env.fv(&["oci", "kill", &id, "KILL"]).code, 0);
+    wait_until(|| env.state(&id)["status"] == "stopped");
+    // Stopped: kill says "container not running" (what containerd's shim
+    // looks for); delete --force of a container that is gone succeeds.
+    let out = env.fv(&["oci", "kill", &id, "KILL"]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("container not running"), "{out}");
+    assert_eq!(env.fv(&["oci", "delete", &id]).code, 0);
+    assert_eq!(env.fv(&["oci", "delete", "--force", &id]).code, 0);
+    assert_eq!(env.fv(&["oci", "delete", &id]).code, 2, "not forced");
+    env.assert_gone(&id);
+}

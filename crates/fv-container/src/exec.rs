@@ -398,6 +398,7 @@ fn program(
     ) else {
         return Err((126, "an argument or variable contains a NUL byte".into()));
     };
+    crate::process::cloexec_from(3 + p.preserve_fds as i32).map_err(|m| (126, m))?;
     seccompiler::apply_filter(filter).map_err(|e| (126, format!("seccomp: {e}")))?;
     let err = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
     Err((127, format!("exec {}: {err}", exe.display())))

@@ -44,6 +44,9 @@ pub struct ProcessConfig {
     pub rlimits: Vec<Rlimit>,
     pub no_new_privs: bool,
     pub oom_score_adj: Option<i32>,
+    /// Inherited fds the program keeps beyond stdio: 3..3+N (runc's
+    /// `--preserve-fds`); every other one is closed at exec.
+    pub preserve_fds: u32,
 }
 
 /// Everything init needs, computed before clone.
@@ -123,6 +126,7 @@ impl ProcessConfig {
             rlimits,
             no_new_privs: p.no_new_privileges().unwrap_or(false),
             oom_score_adj: p.oom_score_adj(),
+            preserve_fds: 0,
         })
     }
 

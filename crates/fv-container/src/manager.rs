@@ -566,6 +566,7 @@ impl Manager {
                 .collect(),
             console: false,
             console_socket: None,
+            preserve_fds: 0,
         }
     }
 

@@ -162,6 +162,39 @@ pub(crate) fn open_console(sock: &UnixStream) -> Result<(), String> {
     send_fd(sock, b"c", master.as_fd()).map_err(|e| format!("console: send: {e}"))
 }
 
+/// Marks every fd from `first` up close-on-exec, so the container's
+/// program keeps only stdio (and the fds it was asked to keep), never a
+/// socket or file of whoever ran the runtime (containerd's shim hands its
+/// API socket down, for one). runc does the same.
+pub(crate) fn cloexec_from(first: i32) -> Result<(), String> {
+    let first = u32::try_from(first).map_err(|_| format!("bad fd {first}"))?;
+    // SAFETY: close_range takes three integers and touches no memory of
+    // ours; with CLOSE_RANGE_CLOEXEC it only sets flags on our own fds.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.11: each open fd by name.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| format!("/proc/self/fd: {e}"))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds.into_iter().filter(|&fd| fd >= first as i32) {
+        // SAFETY: F_SETFD with an int flag touches no memory; a fd closed
+        // meanwhile (the read_dir's own) just fails with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
 /// Sends `fd` (SCM_RIGHTS) with the bytes `data` over a unix socket.
 pub fn send_fd(sock: &UnixStream, data: &[u8], fd: BorrowedFd) -> std::io::Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
@@ -250,6 +283,10 @@ fn init_main(
         _ => return 1,
     }
     let _ = nix::unistd::close(fifo_fd);
+    if let Err(m) = cloexec_from(3 + cfg.process.preserve_fds as i32) {
+        eprintln!("fv: {m}");
+        return 1;
+    }
     if let Some(prog) = seccomp {
         if let Err(e) = seccompiler::apply_filter(prog) {
             eprintln!("fv: seccomp: {e}");

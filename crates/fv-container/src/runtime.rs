@@ -48,6 +48,9 @@ pub enum ContainerError {
         action: &'static str,
         needed: &'static str,
     },
+    /// Worded as runc's, which containerd's shim takes for "already gone".
+    #[error("container {id} is {status}: container not running")]
+    NotRunning { id: String, status: Status },
     #[error("--console-socket {path}: {source}")]
     ConsoleSocket {
         path: PathBuf,
@@ -76,6 +79,7 @@ impl ContainerError {
                     StateError::BadId(_) | StateError::Exists(_) | StateError::NotFound(_)
                 )
                 | ContainerError::WrongState { .. }
+                | ContainerError::NotRunning { .. }
                 | ContainerError::Signal(_)
                 | ContainerError::ConsoleSocket { .. }
         )
@@ -99,6 +103,9 @@ pub struct CreateOptions {
     /// runc's `--console-socket`: for a `process.terminal` container, a
     /// unix socket to which the pty master is sent (SCM_RIGHTS).
     pub console_socket: Option<PathBuf>,
+    /// runc's `--preserve-fds N`: the container's program keeps our fds
+    /// 3..3+N; all others above stdio are closed when it starts.
+    pub preserve_fds: u32,
 }
 
 /// How a container ended.
@@ -262,7 +269,8 @@ impl Runtime {
         opts: CreateOptions,
     ) -> Result<(ContainerRecord, Option<std::os::fd::OwnedFd>), ContainerError> {
         let bundle = Bundle::load(bundle_dir)?;
-        let cfg = InitConfig::from_bundle(&bundle, opts.overlay.clone())?;
+        let mut cfg = InitConfig::from_bundle(&bundle, opts.overlay.clone())?;
+        cfg.process.preserve_fds = opts.preserve_fds;
         let spec = &bundle.spec;
         // As runc: the spec's profile if it has one, else no filter unless
         // the caller (`fv container`) wants the default one.
@@ -529,11 +537,9 @@ impl Runtime {
             process::parse_signal(signal).ok_or_else(|| ContainerError::Signal(signal.into()))?;
         let rec = self.state(id)?;
         if !matches!(rec.status, Status::Created | Status::Running) {
-            return Err(ContainerError::WrongState {
+            return Err(ContainerError::NotRunning {
                 id: id.into(),
                 status: rec.status,
-                action: "kill",
-                needed: "created or running",
             });
         }
         if all {
