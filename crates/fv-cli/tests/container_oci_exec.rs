@@ -262,3 +262,49 @@ fn the_callers_fds_stay_out_of_containers() {
     assert_eq!(env.fv(&["oci", "delete", &id]).code, 2, "not forced");
     env.assert_gone(&id);
 }
+
+#[test]
+fn device_rules_reach_the_devices_cgroup() {
+    let Some(env) = Env::new("odev") else { return };
+    let Some(devices_root) = ["/sys/fs/cgroup/devices"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.join("devices.list").exists())
+    else {
+        eprintln!("SKIP: no cgroup v1 devices hierarchy (v2 rules are not enforced yet)");
+        return;
+    };
+    // The template denies every device but the defaults; those still work.
+    let b = env.bundle(
+        &[
+            "sh",
+            "-c",
+            "echo x > /dev/null && head -c 4 /dev/zero | wc -c && head -c 4 /dev/urandom | wc -c",
+        ],
+        |_| {},
+    );
+    let id = env.id("a");
+    let out = env.fv(&["oci", "create", "--bundle", b.as_str(), &id]);
+    assert_eq!(out.code, 0, "{out}");
+    let list = read_trim(
+        &devices_root
+            .join("ferrovisor")
+            .join(&id)
+            .join("devices.list"),
+    )
+    .expect("the container's devices.list");
+    assert!(!list.contains("a *:* rwm"), "all devices allowed: {list}");
+    for allowed in ["c 1:3 rwm", "c 1:5 rwm", "c 136:* rwm", "c 5:2 rwm"] {
+        assert!(list.lines().any(|l| l == allowed), "{allowed} in {list}");
+    }
+    assert!(!list.lines().any(|l| l.starts_with("b 254:")), "{list}");
+    assert_eq!(env.fv(&["oci", "delete", "--force", &id]).code, 0);
+    env.assert_gone(&id);
+    let out = env.fv(&["oci", "run", "--bundle", b.as_str(), &env.id("b")]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["4", "4"],
+        "{out}"
+    );
+}

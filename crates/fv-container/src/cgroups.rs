@@ -136,6 +136,60 @@ impl CgroupLayout {
     }
 }
 
+/// Devices every container may use whatever its rules deny, as runc
+/// appends them: mknod of anything (opening is what the rules govern),
+/// null, random, full, tty, zero, urandom, the devpts nodes, ptmx, tun.
+const DEFAULT_DEVICE_RULES: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:8 rwm",
+    "c 1:7 rwm",
+    "c 5:0 rwm",
+    "c 1:5 rwm",
+    "c 1:9 rwm",
+    "c 136:* rwm",
+    "c 5:2 rwm",
+    "c 10:200 rwm",
+];
+
+/// `linux.resources.devices` as cgroup v1 `devices.allow`/`devices.deny`
+/// writes, in order, then the defaults every container keeps. Nothing
+/// when the spec has no rules (the cgroup then allows what its parent
+/// does). cgroup v2 needs a BPF device program instead (not done: the
+/// rules are not enforced there; `create` warns).
+pub fn device_rules(res: &LinuxResources) -> Vec<(&'static str, String)> {
+    let Some(rules) = res.devices().as_ref().filter(|r| !r.is_empty()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for r in rules {
+        let typ = r
+            .typ()
+            .map_or_else(|| "a".to_string(), |t| t.as_str().to_string());
+        let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+        let access = r.access().clone().unwrap_or_else(|| "rwm".into());
+        let rule = if typ == "a" {
+            // "a" covers every type and number.
+            format!("a *:* {access}")
+        } else {
+            format!("{typ} {}:{} {access}", num(r.major()), num(r.minor()))
+        };
+        let file = if r.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        out.push((file, rule));
+    }
+    out.extend(
+        DEFAULT_DEVICE_RULES
+            .iter()
+            .map(|r| ("devices.allow", r.to_string())),
+    );
+    out
+}
+
 /// One container's cgroup: a directory in each joined hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cgroup {
@@ -288,6 +342,11 @@ impl Cgroup {
         if let Some(p) = res.pids() {
             put("pids", "pids.max", limit(p.limit()));
         }
+        if !v2 {
+            for (file, rule) in device_rules(res) {
+                put("devices", file, rule);
+            }
+        }
         if let Some(b) = res.block_io() {
             if let Some(wt) = b.weight() {
                 if v2 {
@@ -318,6 +377,11 @@ impl Cgroup {
         }
         self.init_cpuset(sys, &|p| std::fs::read_to_string(p).ok())?;
         if let Some(res) = res {
+            if self.uses_v2_controllers() && !device_rules(res).is_empty() {
+                tracing::warn!(
+                    "linux.resources.devices is not enforced on cgroup v2 (needs a BPF device program)"
+                );
+            }
             for (file, value) in self.resource_writes(res) {
                 debug!(file = %file.display(), %value, "cgroup write");
                 sys.write_file(&file, &value)?;
@@ -488,6 +552,46 @@ mod tests {
         );
         assert!(l.v1.contains_key("name=systemd") && !l.v1.contains_key("rw"));
         assert_eq!(l.unified, Some(PathBuf::from("/sys/fs/cgroup/unified")));
+    }
+
+    #[test]
+    fn device_rules_become_v1_allow_and_deny_writes() {
+        let res: LinuxResources = serde_json::from_str(
+            r#"{"devices":[{"allow":false,"access":"rwm"},
+                {"allow":true,"type":"b","major":8,"access":"r"},
+                {"allow":false,"type":"c","major":1,"minor":3,"access":"w"}]}"#,
+        )
+        .expect("resources");
+        let text = format!(
+            "{HYBRID}43 31 0:40 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices\n"
+        );
+        let cg = Cgroup::new(
+            CgroupLayout::from_mountinfo(&text).expect("cgroups"),
+            Path::new("ferrovisor/c1"),
+        )
+        .expect("path");
+        let w = cg.resource_writes(&res);
+        let d = "/sys/fs/cgroup/devices/ferrovisor/c1/";
+        let got: Vec<(String, String)> = w
+            .iter()
+            .map(|(p, v)| (p.display().to_string(), v.clone()))
+            .collect();
+        assert_eq!(got[0], (format!("{d}devices.deny"), "a *:* rwm".into()));
+        assert_eq!(got[1], (format!("{d}devices.allow"), "b 8:* r".into()));
+        assert_eq!(got[2], (format!("{d}devices.deny"), "c 1:3 w".into()));
+        // Then the defaults, /dev/null among them.
+        assert!(got[3..].contains(&(format!("{d}devices.allow"), "c 1:3 rwm".into())));
+        assert_eq!(got.len(), 3 + DEFAULT_DEVICE_RULES.len());
+        // No rules, no writes.
+        let none: LinuxResources = serde_json::from_str(r#"{"devices":[]}"#).expect("empty");
+        assert!(device_rules(&none).is_empty());
+        // v2: nothing written (not enforced there).
+        let v2 = Cgroup::new(
+            CgroupLayout::from_mountinfo(V2).expect("v2"),
+            Path::new("ferrovisor/c1"),
+        )
+        .expect("path");
+        assert!(v2.resource_writes(&res).is_empty());
     }
 
     #[test]

@@ -302,7 +302,11 @@ pub fn build_spec(opts: &RunOptions, name: &str, image: Option<&RunConfig>) -> s
             }));
         }
     }
-    let mut resources = serde_json::Map::new();
+    // The template's (the device rules) plus the limits asked for.
+    let mut resources = spec["linux"]["resources"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     if let Some(m) = opts.memory {
         // swap = limit: no swap beyond the limit, so a hog is OOM-killed.
         resources.insert("memory".into(), json!({"limit": m, "swap": m}));

@@ -457,6 +457,17 @@ pub fn template(args: &[String]) -> Spec {
         .filter_map(|t| LinuxNamespaceBuilder::default().typ(t).build().ok())
         .collect();
         l.set_namespaces(Some(ns));
+        // No device but the defaults every container keeps (as runc's
+        // template): without this rule a container with CAP_MKNOD could
+        // make and open the host's disks.
+        let deny_all = oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .ok();
+        let mut res = l.resources().clone().unwrap_or_default();
+        res.set_devices(deny_all.map(|d| vec![d]));
+        l.set_resources(Some(res));
         spec.set_linux(Some(l));
     }
     spec
