@@ -75,6 +75,10 @@ pub enum ContainerCommand {
     /// Internal: waits for a detached container (started by `run -d`).
     #[command(name = "__monitor", hide = true)]
     Monitor { name: String },
+    /// Freeze every process of a running container.
+    Pause { name: String },
+    /// Thaw a paused container.
+    Unpause { name: String },
 }
 
 #[derive(clap::Args, Debug)]
@@ -287,6 +291,10 @@ pub enum OciCommand {
         format: String,
         id: String,
     },
+    /// Freeze every process of a running container (cgroup freezer).
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
     /// List containers.
     List,
 }
@@ -608,7 +616,7 @@ pub fn run_container(c: ContainerCommand) -> anyhow::Result<u8> {
             );
             for l in mgr.list() {
                 let r = l.record.as_ref();
-                let running = matches!(l.status(), Status::Running | Status::Created);
+                let running = l.status().is_live();
                 println!(
                     "{:<20} {:<16} {:<8} {:>8} {:>5} {:>6}  {}",
                     l.meta.name,
@@ -631,7 +639,7 @@ pub fn run_container(c: ContainerCommand) -> anyhow::Result<u8> {
             .stop(&name, std::time::Duration::from_secs(time))
             .map(|_| 0),
         ContainerCommand::Kill { name, signal } => mgr.get(&name).and_then(|l| {
-            if !matches!(l.status(), Status::Running | Status::Created) {
+            if !l.status().is_live() {
                 return Err(ManagerError::NotRunning(name.clone()));
             }
             mgr.rt.kill(&name, &signal, true)?;
@@ -691,9 +699,7 @@ pub fn run_container(c: ContainerCommand) -> anyhow::Result<u8> {
             loop {
                 // Checked before the read so that output written just
                 // before the container stopped is still printed.
-                let live = mgr
-                    .get(&name)
-                    .is_ok_and(|l| matches!(l.status(), Status::Running | Status::Created));
+                let live = mgr.get(&name).is_ok_and(|l| l.status().is_live());
                 std::io::Write::flush(&mut out).map_err(io)?;
                 if !live {
                     std::io::copy(&mut f, &mut out).map_err(io)?;
@@ -723,6 +729,8 @@ pub fn run_container(c: ContainerCommand) -> anyhow::Result<u8> {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             0
         }),
+        ContainerCommand::Pause { name } => mgr.pause(&name).map(|_| 0),
+        ContainerCommand::Unpause { name } => mgr.unpause(&name).map(|_| 0),
     };
     Ok(result.unwrap_or_else(report_mgr))
 }
@@ -951,6 +959,8 @@ fn oci_command(rt: &Runtime, c: OciCommand) -> Result<u8, ContainerError> {
             }
             Ok(0)
         }
+        OciCommand::Pause { id } => rt.pause(&id).map(|_| 0),
+        OciCommand::Resume { id } => rt.resume(&id).map(|_| 0),
         OciCommand::List => {
             println!("{:<24} {:<8} {:>8}  BUNDLE", "ID", "STATUS", "PID");
             for r in rt.list() {

@@ -202,6 +202,16 @@ fn podman_runs_execs_stops_and_removes_with_fv() {
     assert_eq!(out.code, 6, "{out}");
     assert!(out.stdout.contains("/dev/pts/"), "{out}");
 
+    // pause/unpause: fv freezes the container's cgroup.
+    let out = p.cmd(&["pause", "fvweb"]);
+    assert_eq!(out.code, 0, "{out}");
+    let state = env.fv(&["oci", "--root", "/run/ferrovisor", "state", &id]);
+    assert!(state.stdout.contains("\"paused\""), "{state}");
+    let out = p.cmd(&["unpause", "fvweb"]);
+    assert_eq!(out.code, 0, "{out}");
+    let state = env.fv(&["oci", "--root", "/run/ferrovisor", "state", &id]);
+    assert!(state.stdout.contains("\"running\""), "{state}");
+
     // stop: SIGTERM reaches the trap; the exit status reaches podman.
     let out = p.cmd(&["stop", "--time", "20", "fvweb"]);
     assert_eq!(out.code, 0, "{out}");

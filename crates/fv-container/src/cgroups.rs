@@ -26,6 +26,15 @@ pub enum CgroupError {
     BadPath(PathBuf),
     #[error("cgroup {path} still has processes after {secs}s")]
     Busy { path: PathBuf, secs: u64 },
+    #[error("cgroup {0} has no freezer: no v1 freezer hierarchy and no cgroup v2 is mounted")]
+    NoFreezer(PathBuf),
+    #[error("{path} did not reach {wanted} in {ms} ms (it reads {last:?}); left thawed")]
+    Freeze {
+        path: PathBuf,
+        wanted: &'static str,
+        last: String,
+        ms: u64,
+    },
     #[error(transparent)]
     Syscall(#[from] SyscallError),
 }
@@ -196,6 +205,22 @@ pub struct Cgroup {
     pub layout: CgroupLayout,
     /// Path relative to each hierarchy's root, e.g. `ferrovisor/web`.
     pub relative: PathBuf,
+}
+
+/// How long [`Cgroup::freeze`] waits for the kernel to freeze every task.
+pub const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The file that freezes a cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Freezer {
+    /// v1 `freezer.state` (FROZEN/THAWED; FREEZING in between).
+    V1(PathBuf),
+    /// v2 `cgroup.freeze` (1/0); `cgroup.events` says `frozen 1` once done.
+    V2(PathBuf),
+}
+
+fn read_file(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p).ok()
 }
 
 /// Converts cgroup v1 cpu.shares (2..262144) to v2 cpu.weight (1..10000),
@@ -514,6 +539,121 @@ impl Cgroup {
     pub fn exists(&self) -> bool {
         self.dirs().iter().any(|d| d.exists())
     }
+
+    /// The v1 freezer hierarchy's directory when there is one (v1 and
+    /// hybrid hosts), else the cgroup2 directory (`cgroup.freeze` is part
+    /// of the v2 core, whatever controllers the mount has).
+    fn freezer(&self) -> Option<Freezer> {
+        if !self.uses_v2_controllers() {
+            if let Some(m) = self.layout.v1.get("freezer") {
+                return Some(Freezer::V1(m.join(&self.relative)));
+            }
+        }
+        self.layout
+            .unified
+            .as_ref()
+            .map(|u| Freezer::V2(u.join(&self.relative)))
+    }
+
+    /// Freezes (`frozen`) or thaws every process in the cgroup, and
+    /// returns once the kernel says it is done; a freeze that does not
+    /// complete within [`FREEZE_TIMEOUT`] is undone (thawed) and fails.
+    pub fn freeze(&self, sys: &dyn Syscall, frozen: bool) -> Result<(), CgroupError> {
+        self.freeze_with(sys, frozen, &read_file, FREEZE_TIMEOUT)
+    }
+
+    fn freeze_with(
+        &self,
+        sys: &dyn Syscall,
+        frozen: bool,
+        read: &dyn Fn(&Path) -> Option<String>,
+        timeout: Duration,
+    ) -> Result<(), CgroupError> {
+        let start = Instant::now();
+        let timed_out = |path: PathBuf, wanted, last: Option<String>| CgroupError::Freeze {
+            path,
+            wanted,
+            last: last.unwrap_or_default().trim().to_string(),
+            ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        match self.freezer() {
+            None => Err(CgroupError::NoFreezer(self.relative.clone())),
+            Some(Freezer::V1(dir)) => {
+                let file = dir.join("freezer.state");
+                let wanted = if frozen { "FROZEN" } else { "THAWED" };
+                let mut tries = 0u32;
+                loop {
+                    // Written again on every try, as runc does: a task
+                    // forked meanwhile is only frozen by a new write, and
+                    // a v1 freeze can stick in FREEZING while tasks keep
+                    // appearing, which a short thaw now and then unsticks.
+                    if frozen && tries % 50 == 49 {
+                        sys.write_file(&file, "THAWED")?;
+                        sleep(Duration::from_millis(10));
+                    }
+                    sys.write_file(&file, wanted)?;
+                    let state = read(&file);
+                    if state.as_deref().map(str::trim) == Some(wanted) {
+                        return Ok(());
+                    }
+                    if start.elapsed() >= timeout {
+                        if frozen {
+                            // Never leave it half frozen.
+                            let _ = sys.write_file(&file, "THAWED");
+                        }
+                        return Err(timed_out(file, wanted, state));
+                    }
+                    tries += 1;
+                    sleep(Duration::from_millis(1));
+                }
+            }
+            Some(Freezer::V2(dir)) => {
+                let file = dir.join("cgroup.freeze");
+                sys.write_file(&file, if frozen { "1" } else { "0" })?;
+                if !frozen {
+                    // `frozen` in cgroup.events stays 1 while a parent is
+                    // frozen: nothing to wait for.
+                    return Ok(());
+                }
+                let events = dir.join("cgroup.events");
+                loop {
+                    let text = read(&events);
+                    let done = text.as_deref().is_some_and(|t| {
+                        t.lines().any(|l| l.split_whitespace().eq(["frozen", "1"]))
+                    });
+                    if done {
+                        return Ok(());
+                    }
+                    if start.elapsed() >= timeout {
+                        let _ = sys.write_file(&file, "0");
+                        return Err(timed_out(events, "frozen 1", text));
+                    }
+                    sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    /// Whether the cgroup itself is frozen (asked to be, as runc reads
+    /// it: not merely inside a frozen parent). Reads one or two files.
+    pub fn is_frozen(&self) -> bool {
+        self.is_frozen_with(&read_file)
+    }
+
+    fn is_frozen_with(&self, read: &dyn Fn(&Path) -> Option<String>) -> bool {
+        match self.freezer() {
+            None => false,
+            Some(Freezer::V1(dir)) => {
+                read(&dir.join("freezer.state")).is_some_and(|s| s.trim() == "FROZEN")
+                    // FROZEN also when only a parent is; self_freezing
+                    // tells (absent on old kernels: trust the state).
+                    && read(&dir.join("freezer.self_freezing")).is_none_or(|s| s.trim() != "0")
+            }
+            Some(Freezer::V2(dir)) => {
+                read(&dir.join("cgroup.freeze")).is_some_and(|s| s.trim() == "1")
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -765,5 +905,197 @@ mod tests {
             .expect_err("busy");
         assert!(e.to_string().contains("/sys/fs/cgroup/a"), "{e}");
         assert!(sys.calls().len() > 1, "retried");
+    }
+
+    fn freezer_layout() -> CgroupLayout {
+        let text = format!(
+            "{HYBRID}43 31 0:40 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer\n"
+        );
+        CgroupLayout::from_mountinfo(&text).expect("cgroups")
+    }
+
+    /// A reader that answers `path` with `answers` in turn (the last one
+    /// from then on), and nothing for any other file.
+    fn reader(path: &'static str, answers: &[&str]) -> impl Fn(&Path) -> Option<String> {
+        let answers: Vec<String> = answers.iter().map(|a| format!("{a}\n")).collect();
+        let next = std::cell::Cell::new(0usize);
+        move |p: &Path| {
+            if p != Path::new(path) {
+                return None;
+            }
+            let i = next.get();
+            next.set(i + 1);
+            answers.get(i.min(answers.len() - 1)).cloned()
+        }
+    }
+
+    fn writes(sys: &RecordingSyscall) -> Vec<(String, String)> {
+        sys.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::WriteFile(p, v) => Some((p.display().to_string(), v)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const V1_STATE: &str = "/sys/fs/cgroup/freezer/ferrovisor/c1/freezer.state";
+
+    #[test]
+    fn v1_freeze_waits_through_freezing() {
+        let cg = Cgroup::new(freezer_layout(), Path::new("ferrovisor/c1")).expect("path");
+        assert!(cg
+            .dirs()
+            .contains(&PathBuf::from("/sys/fs/cgroup/freezer/ferrovisor/c1")));
+        let sys = RecordingSyscall::new();
+        let read = reader(V1_STATE, &["FREEZING", "FREEZING", "FROZEN"]);
+        cg.freeze_with(&sys, true, &read, Duration::from_secs(5))
+            .expect("freeze");
+        let w = (V1_STATE.to_string(), "FROZEN".to_string());
+        assert_eq!(writes(&sys), vec![w.clone(), w.clone(), w]);
+
+        let sys = RecordingSyscall::new();
+        let read = reader(V1_STATE, &["THAWED"]);
+        cg.freeze_with(&sys, false, &read, Duration::from_secs(5))
+            .expect("thaw");
+        assert_eq!(
+            writes(&sys),
+            vec![(V1_STATE.to_string(), "THAWED".to_string())]
+        );
+    }
+
+    #[test]
+    fn v1_freeze_stuck_in_freezing_is_thawed_and_fails() {
+        let cg = Cgroup::new(freezer_layout(), Path::new("ferrovisor/c1")).expect("path");
+        let sys = RecordingSyscall::new();
+        let read = reader(V1_STATE, &["FREEZING"]);
+        let e = cg
+            .freeze_with(&sys, true, &read, Duration::from_millis(100))
+            .expect_err("stuck");
+        assert!(
+            e.to_string().contains(V1_STATE) && e.to_string().contains("FREEZING"),
+            "{e}"
+        );
+        let w = writes(&sys);
+        assert!(w.len() > 2, "retried: {w:?}");
+        assert_eq!(
+            w.last(),
+            Some(&(V1_STATE.to_string(), "THAWED".to_string())),
+            "left thawed"
+        );
+    }
+
+    #[test]
+    fn freeze_write_failure_names_the_file() {
+        let cg = Cgroup::new(freezer_layout(), Path::new("ferrovisor/c1")).expect("path");
+        let sys = RecordingSyscall::new();
+        sys.fail_when(|c| matches!(c, Call::WriteFile(..)), libc::ENOENT);
+        let e = cg
+            .freeze_with(&sys, true, &|_| None, Duration::from_secs(5))
+            .expect_err("no such file");
+        assert!(e.to_string().contains(V1_STATE), "{e}");
+    }
+
+    #[test]
+    fn v2_freeze_waits_for_the_frozen_event() {
+        let cg = Cgroup::new(
+            CgroupLayout::from_mountinfo(V2).expect("v2"),
+            Path::new("ferrovisor/c1"),
+        )
+        .expect("path");
+        let events = "/sys/fs/cgroup/ferrovisor/c1/cgroup.events";
+        let freeze = "/sys/fs/cgroup/ferrovisor/c1/cgroup.freeze";
+        let sys = RecordingSyscall::new();
+        let read = reader(events, &["populated 1\nfrozen 0", "populated 1\nfrozen 1"]);
+        cg.freeze_with(&sys, true, &read, Duration::from_secs(5))
+            .expect("freeze");
+        assert_eq!(writes(&sys), vec![(freeze.to_string(), "1".to_string())]);
+
+        let sys = RecordingSyscall::new();
+        cg.freeze_with(&sys, false, &|_| None, Duration::from_secs(5))
+            .expect("thaw");
+        assert_eq!(writes(&sys), vec![(freeze.to_string(), "0".to_string())]);
+
+        // Never frozen: thawed again, and the error names the file.
+        let sys = RecordingSyscall::new();
+        let read = reader(events, &["populated 1\nfrozen 0"]);
+        let e = cg
+            .freeze_with(&sys, true, &read, Duration::from_millis(50))
+            .expect_err("stuck");
+        assert!(e.to_string().contains(events), "{e}");
+        assert_eq!(
+            writes(&sys),
+            vec![
+                (freeze.to_string(), "1".to_string()),
+                (freeze.to_string(), "0".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn hybrid_without_v1_freezer_uses_cgroup_freeze_and_none_fails() {
+        let cg = Cgroup::new(
+            CgroupLayout::from_mountinfo(HYBRID).expect("cgroups"),
+            Path::new("ferrovisor/c1"),
+        )
+        .expect("path");
+        let sys = RecordingSyscall::new();
+        cg.freeze_with(&sys, false, &|_| None, Duration::from_secs(5))
+            .expect("thaw");
+        assert_eq!(
+            writes(&sys),
+            vec![(
+                "/sys/fs/cgroup/unified/ferrovisor/c1/cgroup.freeze".to_string(),
+                "0".to_string()
+            )]
+        );
+        let v1_only: String = HYBRID
+            .lines()
+            .filter(|l| !l.contains("cgroup2"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let cg = Cgroup::new(
+            CgroupLayout::from_mountinfo(&v1_only).expect("v1"),
+            Path::new("ferrovisor/c1"),
+        )
+        .expect("path");
+        let e = cg
+            .freeze(&RecordingSyscall::new(), true)
+            .expect_err("no freezer");
+        assert!(matches!(e, CgroupError::NoFreezer(_)), "{e}");
+        assert!(!cg.is_frozen());
+    }
+
+    #[test]
+    fn is_frozen_reads_the_cgroups_own_state() {
+        let cg = Cgroup::new(freezer_layout(), Path::new("ferrovisor/c1")).expect("path");
+        let files = |state: &'static str, own: Option<&'static str>| {
+            move |p: &Path| match p.file_name()?.to_str()? {
+                "freezer.state" => Some(format!("{state}\n")),
+                "freezer.self_freezing" => own.map(|o| format!("{o}\n")),
+                _ => None,
+            }
+        };
+        assert!(cg.is_frozen_with(&files("FROZEN", Some("1"))));
+        assert!(cg.is_frozen_with(&files("FROZEN", None)));
+        // Frozen only because a parent is.
+        assert!(!cg.is_frozen_with(&files("FROZEN", Some("0"))));
+        assert!(!cg.is_frozen_with(&files("FREEZING", Some("1"))));
+        assert!(!cg.is_frozen_with(&files("THAWED", Some("0"))));
+        assert!(!cg.is_frozen_with(&|_| None));
+
+        let cg = Cgroup::new(
+            CgroupLayout::from_mountinfo(V2).expect("v2"),
+            Path::new("ferrovisor/c1"),
+        )
+        .expect("path");
+        let freeze = |v: &'static str| {
+            move |p: &Path| {
+                (p == Path::new("/sys/fs/cgroup/ferrovisor/c1/cgroup.freeze"))
+                    .then(|| format!("{v}\n"))
+            }
+        };
+        assert!(cg.is_frozen_with(&freeze("1")));
+        assert!(!cg.is_frozen_with(&freeze("0")));
     }
 }

@@ -36,6 +36,10 @@ pub enum ManagerError {
     Running(String),
     #[error("container {0:?} is not running")]
     NotRunning(String),
+    #[error("container {0:?} is paused; unpause and stop it first, or use --force")]
+    Paused(String),
+    #[error("container {0:?} is not paused")]
+    NotPaused(String),
     #[error("image {0:?} is used by container(s) {1}; remove them first")]
     ImageInUse(String, String),
     #[error("container {0:?} was not started with -d: it keeps no log")]
@@ -645,8 +649,12 @@ impl Manager {
     /// first with `force`), its upper layer and storage.
     pub fn remove(&self, name: &str, force: bool) -> Result<(), ManagerError> {
         let l = self.get(name)?;
-        if matches!(l.status(), Status::Running | Status::Created) && !force {
-            return Err(ManagerError::Running(name.into()));
+        match l.status() {
+            Status::Running | Status::Created if !force => {
+                return Err(ManagerError::Running(name.into()))
+            }
+            Status::Paused if !force => return Err(ManagerError::Paused(name.into())),
+            _ => {}
         }
         if l.record.is_some() {
             match self.rt.delete(name, true) {
@@ -661,13 +669,38 @@ impl Manager {
         Ok(())
     }
 
+    /// Freezes a running container's processes (`fv container pause`).
+    pub fn pause(&self, name: &str) -> Result<(), ManagerError> {
+        if self.get(name)?.status() != Status::Running {
+            return Err(ManagerError::NotRunning(name.into()));
+        }
+        self.rt.pause(name)?;
+        Ok(())
+    }
+
+    /// Thaws a paused container (`fv container unpause`).
+    pub fn unpause(&self, name: &str) -> Result<(), ManagerError> {
+        if self.get(name)?.status() != Status::Paused {
+            return Err(ManagerError::NotPaused(name.into()));
+        }
+        self.rt.resume(name)?;
+        Ok(())
+    }
+
     /// SIGTERM, then SIGKILL after `grace`; returns once it is stopped.
+    /// A paused container gets its SIGTERM on being thawed (as docker).
     pub fn stop(&self, name: &str, grace: Duration) -> Result<(), ManagerError> {
         let l = self.get(name)?;
-        if !matches!(l.status(), Status::Running | Status::Created) {
+        if !l.status().is_live() {
             return Ok(());
         }
         let _ = self.rt.kill(name, "TERM", false);
+        if l.status() == Status::Paused {
+            // On failure SIGKILL below thaws it all the same.
+            if let Err(e) = self.rt.resume(name) {
+                warn!(name, "stop: resume: {e}");
+            }
+        }
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if self

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::Signal;
@@ -59,6 +60,8 @@ pub enum ContainerError {
     },
     #[error("unknown signal {0:?}")]
     Signal(String),
+    #[error("container {id} has no cgroup (it was made rootless), so it cannot be {action}: that needs a cgroup freezer")]
+    NoCgroup { id: String, action: &'static str },
     #[error("container {id}: {what}: {source}")]
     Io {
         id: String,
@@ -172,6 +175,13 @@ pub fn systemd_cgroup_path(path: &str, rootless: bool) -> Result<PathBuf, String
         format!("{prefix}-{name}.scope")
     };
     Ok(expand(slice)?.join(unit))
+}
+
+/// The host's cgroup mounts, read once per process: `state` asks whether
+/// a live container's cgroup is frozen on every call, and they stay put.
+fn host_layout() -> Option<&'static CgroupLayout> {
+    static LAYOUT: OnceLock<Option<CgroupLayout>> = OnceLock::new();
+    LAYOUT.get_or_init(|| CgroupLayout::detect().ok()).as_ref()
 }
 
 fn now() -> u64 {
@@ -478,8 +488,87 @@ impl Runtime {
                 Status::Stopped
             }
             _ if self.store.fifo(&rec.id).exists() => Status::Created,
+            _ if Self::frozen(rec) => Status::Paused,
             _ => Status::Running,
         }
+    }
+
+    /// Whether the container's cgroup is frozen: paused by us, or by
+    /// anyone else, as runc tells it. One or two small reads.
+    fn frozen(rec: &ContainerRecord) -> bool {
+        let (Some(path), Some(layout)) = (&rec.ferrovisor.cgroup_path, host_layout()) else {
+            return false;
+        };
+        Cgroup::new(layout.clone(), path).is_ok_and(|cg| cg.is_frozen())
+    }
+
+    /// Records `status` unless the container stopped meanwhile (the
+    /// monitor may be recording its exit right now).
+    fn set_live_status(&self, id: &str, status: Status) -> Result<ContainerRecord, StateError> {
+        self.store.update(id, |r| {
+            if r.status != Status::Stopped {
+                r.status = status;
+            }
+            r.clone()
+        })
+    }
+
+    /// The cgroup to freeze or thaw; a container without one (rootless)
+    /// cannot be paused.
+    fn freezer_of(
+        &self,
+        rec: &ContainerRecord,
+        action: &'static str,
+    ) -> Result<Cgroup, ContainerError> {
+        self.cgroup_of(rec)?
+            .ok_or_else(|| ContainerError::NoCgroup {
+                id: rec.id.clone(),
+                action,
+            })
+    }
+
+    /// runc's `pause`: freezes every process of a running container.
+    pub fn pause(&self, id: &str) -> Result<ContainerRecord, ContainerError> {
+        let rec = self.state(id)?;
+        if rec.status != Status::Running {
+            return Err(ContainerError::WrongState {
+                id: id.into(),
+                status: rec.status,
+                action: "pause",
+                needed: "running",
+            });
+        }
+        let cg = self.freezer_of(&rec, "paused")?;
+        cg.freeze(&LinuxSyscall, true)?;
+        match self.set_live_status(id, Status::Paused) {
+            Ok(rec) => {
+                info!(id, "container paused");
+                Ok(rec)
+            }
+            Err(e) => {
+                // Not recorded (deleted meanwhile?): do not leave it frozen.
+                let _ = cg.freeze(&LinuxSyscall, false);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// runc's `resume`: thaws a paused container.
+    pub fn resume(&self, id: &str) -> Result<ContainerRecord, ContainerError> {
+        let rec = self.state(id)?;
+        if rec.status != Status::Paused {
+            return Err(ContainerError::WrongState {
+                id: id.into(),
+                status: rec.status,
+                action: "resume",
+                needed: "paused",
+            });
+        }
+        self.freezer_of(&rec, "resumed")?
+            .freeze(&LinuxSyscall, false)?;
+        let rec = self.set_live_status(id, Status::Running)?;
+        info!(id, "container resumed");
+        Ok(rec)
     }
 
     /// runtime-spec `start`: releases init to exec the user's program.
@@ -536,7 +625,10 @@ impl Runtime {
         let sig =
             process::parse_signal(signal).ok_or_else(|| ContainerError::Signal(signal.into()))?;
         let rec = self.state(id)?;
-        if !matches!(rec.status, Status::Created | Status::Running) {
+        if !matches!(
+            rec.status,
+            Status::Created | Status::Running | Status::Paused
+        ) {
             return Err(ContainerError::NotRunning {
                 id: id.into(),
                 status: rec.status,
@@ -552,6 +644,15 @@ impl Runtime {
         if let Some(pid) = rec.pid {
             nix::sys::signal::kill(Pid::from_raw(pid), sig)
                 .map_err(|e| SyscallError::new("kill", format!("{pid} {sig}"), e))?;
+        }
+        // As runc: a frozen task (cgroup v1) acts on no signal, not even
+        // SIGKILL, until thawed; thaw for SIGKILL only. Other signals
+        // wait for `resume`.
+        if sig == Signal::SIGKILL && rec.status == Status::Paused {
+            if let Some(cg) = self.cgroup_of(&rec)? {
+                cg.freeze(&LinuxSyscall, false)?;
+                self.set_live_status(id, Status::Running)?;
+            }
         }
         Ok(())
     }
@@ -601,11 +702,11 @@ impl Runtime {
     }
 
     /// runtime-spec `delete`: a stopped (or, as runc does, created)
-    /// container; `force` kills a running one first. Removes the cgroup
-    /// and the state directory.
+    /// container; `force` kills a running or paused one first. Removes
+    /// the cgroup and the state directory.
     pub fn delete(&self, id: &str, force: bool) -> Result<(), ContainerError> {
         let rec = self.state(id)?;
-        if rec.status == Status::Running && !force {
+        if matches!(rec.status, Status::Running | Status::Paused) && !force {
             return Err(ContainerError::WrongState {
                 id: id.into(),
                 status: rec.status,
@@ -614,6 +715,15 @@ impl Runtime {
             });
         }
         let cgroup = self.cgroup_of(&rec)?;
+        if let Some(cg) = cgroup.as_ref().filter(|cg| cg.is_frozen()) {
+            // Paused: SIGKILL everyone, then thaw, since a frozen task
+            // (cgroup v1) dies only once thawed.
+            let live = rec.pid.filter(|_| rec.status != Status::Stopped);
+            for p in cg.pids().into_iter().chain(live) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
+            }
+            cg.freeze(&LinuxSyscall, false)?;
+        }
         if rec.status != Status::Stopped {
             if let Some(pid) = rec.pid {
                 let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -691,5 +801,50 @@ mod tests {
         ] {
             assert!(p(bad, false).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn pause_needs_running_and_a_cgroup() {
+        // A "running" container without a cgroup (as a rootless one):
+        // this test process stands in for its init.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rt = Runtime::new(dir.path());
+        rt.store.claim("c1").expect("claim");
+        let pid = i32::try_from(std::process::id()).expect("pid");
+        let mut rec = ContainerRecord {
+            oci_version: "1.0.2".into(),
+            id: "c1".into(),
+            status: Status::Running,
+            pid: Some(pid),
+            bundle: dir.path().into(),
+            annotations: BTreeMap::new(),
+            ferrovisor: RecordExtra {
+                pid_start_time: process::proc_stat(pid).map(|s| s.start_time).unwrap_or(0),
+                ..Default::default()
+            },
+        };
+        rt.store.save(&rec).expect("save");
+        assert_eq!(rt.state("c1").expect("state").status, Status::Running);
+        let e = rt.pause("c1").expect_err("no cgroup");
+        assert!(matches!(e, ContainerError::NoCgroup { .. }), "{e}");
+        assert!(e.to_string().contains("c1"), "{e}");
+        let e = rt.resume("c1").expect_err("not paused");
+        assert!(e.is_bad_input() && e.to_string().contains("running"), "{e}");
+
+        rec.status = Status::Stopped;
+        rt.store.save(&rec).expect("save");
+        let e = rt.pause("c1").expect_err("stopped");
+        assert!(
+            matches!(
+                e,
+                ContainerError::WrongState {
+                    status: Status::Stopped,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.is_bad_input());
+        assert!(rt.pause("nope").expect_err("no such").is_bad_input());
     }
 }

@@ -37,7 +37,16 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    /// Every process frozen (`pause`) until `resume`.
+    Paused,
     Stopped,
+}
+
+impl Status {
+    /// Created, running or paused: its process exists.
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Created | Status::Running | Status::Paused)
+    }
 }
 
 impl std::fmt::Display for Status {
@@ -46,6 +55,7 @@ impl std::fmt::Display for Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
     }
@@ -345,6 +355,14 @@ mod tests {
         assert_eq!(v["status"], "created");
         assert_eq!(v["pid"], 42);
         assert_eq!(v["ociVersion"], "1.0.2");
+        r.status = Status::Paused;
+        assert_eq!(r.oci_state()["status"], "paused");
+        assert_eq!(r.oci_state()["pid"], 42);
+        assert_eq!(
+            serde_json::from_str::<Status>("\"paused\"").expect("status"),
+            Status::Paused
+        );
+        assert_eq!(Status::Paused.to_string(), "paused");
         r.status = Status::Stopped;
         assert!(r.oci_state().get("pid").is_none());
     }
