@@ -159,6 +159,31 @@ impl Env {
         )
     }
 
+    /// A gzipped tarball of a busybox rootfs, `DIR/NAME.tar.gz`.
+    pub fn busybox_tarball(&self, name: &str) -> PathBuf {
+        let rootfs = self.dir.path().join(format!("rootfs-{name}"));
+        self.rootfs(&rootfs);
+        let tgz = self.dir.path().join(format!("{name}.tar.gz"));
+        let out = run_bounded(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&rootfs)
+                .arg("-czf")
+                .arg(&tgz)
+                .arg("."),
+            TIMEOUT,
+        );
+        assert_eq!(out.code, 0, "tar: {out}");
+        tgz
+    }
+
+    /// A busybox rootfs imported as image `name`; returns its tarball.
+    pub fn busybox_image(&self, name: &str) -> PathBuf {
+        let tgz = self.busybox_tarball(name);
+        self.import(&tgz, name);
+        tgz
+    }
+
     /// `fv image import SOURCE NAME`, which must succeed.
     pub fn import(&self, source: &Path, name: &str) {
         let out = self.fv(&["image", "import", source.to_str().expect("utf-8"), name]);

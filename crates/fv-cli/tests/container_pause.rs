@@ -170,22 +170,9 @@ fn paused_container_can_be_killed_and_force_deleted() {
     }
 }
 
-/// A gzipped tarball of a busybox rootfs, imported as `name`.
+/// A busybox rootfs imported as `name`.
 fn image(env: &Env, name: &str) {
-    let rootfs = env.dir.path().join(format!("rootfs-{name}"));
-    env.rootfs(&rootfs);
-    let tgz = env.dir.path().join(format!("{name}.tar.gz"));
-    let out = run_bounded(
-        std::process::Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-czf")
-            .arg(&tgz)
-            .arg("."),
-        TIMEOUT,
-    );
-    assert_eq!(out.code, 0, "tar: {out}");
-    env.import(&tgz, name);
+    env.busybox_image(name);
 }
 
 fn listed_as(env: &Env, name: &str, status: &str) -> bool {

@@ -93,19 +93,7 @@ fn podman_runs_execs_stops_and_removes_with_fv() {
     let Some(p) = Podman::new(env.dir.path()) else {
         return;
     };
-    let rootfs = env.dir.path().join("img");
-    env.rootfs(&rootfs);
-    let tar = env.dir.path().join("img.tar");
-    let out = run_bounded(
-        Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg("."),
-        TIMEOUT,
-    );
-    assert_eq!(out.code, 0, "tar: {out}");
+    let tar = env.busybox_tarball("img");
     let out = p.cmd(&["import", tar.to_str().expect("utf-8"), "localhost/fvbb"]);
     assert_eq!(out.code, 0, "podman import: {out}");
 

@@ -12,21 +12,7 @@ use container_common::*;
 
 /// A gzipped tarball of a busybox rootfs, imported as `name`.
 fn image(env: &Env, name: &str) -> PathBuf {
-    let rootfs = env.dir.path().join(format!("rootfs-{name}"));
-    env.rootfs(&rootfs);
-    let tgz = env.dir.path().join(format!("{name}.tar.gz"));
-    let out = run_bounded(
-        std::process::Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-czf")
-            .arg(&tgz)
-            .arg("."),
-        TIMEOUT,
-    );
-    assert_eq!(out.code, 0, "tar: {out}");
-    env.import(&tgz, name);
-    tgz
+    env.busybox_image(name)
 }
 
 /// Nothing of container `name` is left: storage (upper layer), state,
