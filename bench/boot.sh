@@ -29,19 +29,14 @@ LOGDIR=""
 BUILD=1
 ORIG_ARGS=("$@")
 
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 while [ $# -gt 0 ]; do
+    bench_opt "$@"
+    if [ "$BENCH_SHIFT" -gt 0 ]; then shift "$BENCH_SHIFT"; continue; fi
     case "$1" in
-        --runs) RUNS=${2:?--runs needs a value}; shift 2 ;;
-        --runs=*) RUNS=${1#*=}; shift ;;
         --harts) HARTS=${2:?--harts needs a value}; shift 2 ;;
         --harts=*) HARTS=${1#*=}; shift ;;
-        --timeout) TIMEOUT=${2:?--timeout needs a value}; shift 2 ;;
-        --timeout=*) TIMEOUT=${1#*=}; shift ;;
-        --markdown) MARKDOWN=${2:?--markdown needs a file}; shift 2 ;;
-        --markdown=*) MARKDOWN=${1#*=}; shift ;;
-        --logdir) LOGDIR=${2:?--logdir needs a directory}; shift 2 ;;
-        --logdir=*) LOGDIR=${1#*=}; shift ;;
-        --no-build) BUILD=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "boot.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -53,8 +48,6 @@ for n in $HARTS; do
     if ! [[ $n =~ ^[1-8]$ ]]; then echo "boot.sh: --harts takes hart counts 1..8, got '$n'" >&2; exit 2; fi
 done
 
-# shellcheck source=bench/common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 bench_init boot.sh
 bench_fv_and_guest
 bench_qemu

@@ -1,9 +1,10 @@
-# Sourced by the guest benchmarks (boot.sh, io.sh, net.sh) once their
-# arguments are parsed: the steps every one of them takes before measuring.
+# Sourced by the guest benchmarks (boot.sh, io.sh, net.sh) before their
+# arguments are parsed: the options and steps every one of them shares.
 #   bench_init NAME        log(), REPO, TARGET_DIR, INVOCATION (needs ORIG_ARGS)
 #   bench_fv_and_guest     builds fv unless BUILD=0; sets FV, KERNEL, INITRD
 #   bench_qemu             installs qemu-system-misc if missing; sets QEMU
 #   bench_need TOOL...     exits 1 naming the first missing tool
+#   bench_opt "$@"         parses one option all of them take (see below)
 
 bench_init() {
     BENCH=$1
@@ -50,4 +51,27 @@ bench_qemu() {
         "${SUDO[@]+"${SUDO[@]}"}" env DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-misc >&2
     fi
     QEMU=$(command -v qemu-system-riscv64)
+}
+
+# The options every guest benchmark takes: --runs N, --timeout SECS,
+# --markdown FILE, --logdir DIR (each also as --opt=VALUE) and --no-build.
+# Sets RUNS, TIMEOUT, MARKDOWN, LOGDIR or BUILD=0 and BENCH_SHIFT to the
+# number of words used (0: "$1" is not one of them, the caller's own).
+bench_opt() {
+    local name value
+    BENCH_SHIFT=0
+    case "$1" in
+        --no-build) BUILD=0; BENCH_SHIFT=1; return ;;
+        --runs=*|--timeout=*|--markdown=*|--logdir=*) name=${1%%=*}; value=${1#*=}; BENCH_SHIFT=1 ;;
+        --runs|--timeout|--markdown|--logdir)
+            [ $# -ge 2 ] || { echo "$(basename "$0"): $1 needs a value" >&2; exit 2; }
+            name=$1; value=$2; BENCH_SHIFT=2 ;;
+        *) return ;;
+    esac
+    case "$name" in
+        --runs) RUNS=$value ;;
+        --timeout) TIMEOUT=$value ;;
+        --markdown) MARKDOWN=$value ;;
+        --logdir) LOGDIR=$value ;;
+    esac
 }

@@ -30,19 +30,14 @@ BUILD=1
 COUNT=64
 ORIG_ARGS=("$@")
 
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 while [ $# -gt 0 ]; do
+    bench_opt "$@"
+    if [ "$BENCH_SHIFT" -gt 0 ]; then shift "$BENCH_SHIFT"; continue; fi
     case "$1" in
-        --runs) RUNS=${2:?--runs needs a value}; shift 2 ;;
-        --runs=*) RUNS=${1#*=}; shift ;;
         --size) SIZE_MIB=${2:?--size needs a value}; shift 2 ;;
         --size=*) SIZE_MIB=${1#*=}; shift ;;
-        --timeout) TIMEOUT=${2:?--timeout needs a value}; shift 2 ;;
-        --timeout=*) TIMEOUT=${1#*=}; shift ;;
-        --markdown) MARKDOWN=${2:?--markdown needs a file}; shift 2 ;;
-        --markdown=*) MARKDOWN=${1#*=}; shift ;;
-        --logdir) LOGDIR=${2:?--logdir needs a directory}; shift 2 ;;
-        --logdir=*) LOGDIR=${1#*=}; shift ;;
-        --no-build) BUILD=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "io.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -54,8 +49,6 @@ if ! [[ $SIZE_MIB =~ ^[1-9][0-9]*$ ]] || [ "$SIZE_MIB" -lt "$COUNT" ]; then
     echo "io.sh: --size must be at least $COUNT (MiB)" >&2; exit 2
 fi
 
-# shellcheck source=bench/common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 bench_init io.sh
 bench_fv_and_guest
 bench_qemu

@@ -25,14 +25,13 @@ MARKDOWN=""
 LOGDIR=""
 BUILD=1
 ORIG_ARGS=("$@")
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 while [ $# -gt 0 ]; do
+    bench_opt "$@"
+    if [ "$BENCH_SHIFT" -gt 0 ]; then shift "$BENCH_SHIFT"; continue; fi
     case "$1" in
-        --runs) RUNS=${2:?--runs needs a value}; shift 2 ;;
         --mib) MIB=${2:?--mib needs a value}; shift 2 ;;
-        --timeout) TIMEOUT=${2:?--timeout needs a value}; shift 2 ;;
-        --markdown) MARKDOWN=${2:?--markdown needs a file}; shift 2 ;;
-        --logdir) LOGDIR=${2:?--logdir needs a directory}; shift 2 ;;
-        --no-build) BUILD=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "net.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -41,8 +40,6 @@ for v in RUNS MIB TIMEOUT; do
     if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then echo "net.sh: --${v,,} must be a positive integer" >&2; exit 2; fi
 done
 if [ "$(id -u)" != 0 ]; then echo "net.sh: needs root (network namespace, TAP)" >&2; exit 2; fi
-# shellcheck source=bench/common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 bench_init net.sh
 bench_need ip python3 timeout
 bench_fv_and_guest

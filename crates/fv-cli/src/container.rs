@@ -303,6 +303,15 @@ fn runtime() -> Runtime {
     Runtime::new(StateStore::default_root())
 }
 
+/// A bad `fv oci` argument: exit 2, naming the command and the option.
+fn bad_arg(command: &str, field: &str, message: String) -> ContainerError {
+    ContainerError::Spec(fv_container::spec::SpecError::Invalid {
+        path: PathBuf::from(command),
+        field: field.into(),
+        message,
+    })
+}
+
 /// `UID[:GID]` onto an exec's process; `cwd` replaces its working
 /// directory. Numeric ids only: names would need the container's
 /// /etc/passwd.
@@ -909,13 +918,7 @@ fn oci_command(rt: &Runtime, c: OciCommand) -> Result<u8, ContainerError> {
                 Some(file) => ExecOptions::from_process_file(file)?,
                 None => ExecOptions::from_container(rt, &id, &command, &[])?,
             };
-            let bad = |field: &str, message: String| {
-                ContainerError::Spec(fv_container::spec::SpecError::Invalid {
-                    path: PathBuf::from("fv oci exec"),
-                    field: field.into(),
-                    message,
-                })
-            };
+            let bad = |field: &str, message: String| bad_arg("fv oci exec", field, message);
             for e in &env {
                 if !e.contains('=') {
                     return Err(bad("--env", format!("{e:?}: expected KEY=VALUE")));
@@ -948,12 +951,10 @@ fn oci_command(rt: &Runtime, c: OciCommand) -> Result<u8, ContainerError> {
                     }
                 }
                 other => {
-                    return Err(ContainerError::Spec(
-                        fv_container::spec::SpecError::Invalid {
-                            path: PathBuf::from("fv oci ps"),
-                            field: "--format".into(),
-                            message: format!("{other:?}: expected table or json"),
-                        },
+                    return Err(bad_arg(
+                        "fv oci ps",
+                        "--format",
+                        format!("{other:?}: expected table or json"),
                     ))
                 }
             }

@@ -184,6 +184,14 @@ impl Env {
         tgz
     }
 
+    /// Whether `fv container ls` lists `name` with `status`.
+    pub fn listed_as(&self, name: &str, status: &str) -> bool {
+        self.fv(&["container", "ls"])
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(name) && l.split_whitespace().any(|w| w == status))
+    }
+
     /// `fv image import SOURCE NAME`, which must succeed.
     pub fn import(&self, source: &Path, name: &str) {
         let out = self.fv(&["image", "import", source.to_str().expect("utf-8"), name]);

@@ -175,13 +175,6 @@ fn image(env: &Env, name: &str) {
     env.busybox_image(name);
 }
 
-fn listed_as(env: &Env, name: &str, status: &str) -> bool {
-    env.fv(&["container", "ls"])
-        .stdout
-        .lines()
-        .any(|l| l.starts_with(name) && l.split_whitespace().any(|w| w == status))
-}
-
 #[test]
 fn container_pause_unpause_stop_rm() {
     let Some(env) = Env::new("cpause") else {
@@ -214,7 +207,7 @@ fn container_pause_unpause_stop_rm() {
 
     let out = env.fv(&["container", "pause", &name]);
     assert_eq!(out.code, 0, "{out}");
-    assert!(listed_as(&env, &name, "paused"));
+    assert!(env.listed_as(&name, "paused"));
     let v: serde_json::Value =
         serde_json::from_str(&env.fv(&["container", "inspect", &name]).stdout).expect("json");
     assert_eq!(v["status"], "paused", "{v}");
@@ -223,7 +216,7 @@ fn container_pause_unpause_stop_rm() {
 
     let out = env.fv(&["container", "unpause", &name]);
     assert_eq!(out.code, 0, "{out}");
-    assert!(listed_as(&env, &name, "running"));
+    assert!(env.listed_as(&name, "running"));
     assert_moves(&file, at);
 
     // Paused again: rm refuses without -f; stop thaws it to deliver TERM.

@@ -184,13 +184,7 @@ fn detach_logs_exec_stop_rm() {
             .stdout
             .contains("started")
     });
-    let ls = env.fv(&["container", "ls"]);
-    assert!(
-        ls.stdout
-            .lines()
-            .any(|l| l.starts_with(&name) && l.contains("running")),
-        "{ls}"
-    );
+    assert!(env.listed_as(&name, "running"), "not running");
     let out = env.fv(&[
         "container",
         "exec",
@@ -674,12 +668,7 @@ fn signals_are_forwarded_and_limits_reach_the_cgroup() {
         "-c",
         "trap 'exit 9' TERM; while true; do sleep 0.1; done",
     ]);
-    wait_until(|| {
-        env.fv(&["container", "ls"])
-            .stdout
-            .lines()
-            .any(|l| l.starts_with(&name) && l.contains("running"))
-    });
+    wait_until(|| env.listed_as(&name, "running"));
     let quota = cgroup_dirs(&name)
         .into_iter()
         .find_map(|d| {
@@ -735,13 +724,7 @@ fn logs_follow_prints_until_the_container_stops() {
         "{:?}",
         started.elapsed()
     );
-    let ls = env.fv(&["container", "ls"]);
-    assert!(
-        ls.stdout
-            .lines()
-            .any(|l| l.starts_with(&name) && l.contains("stopped")),
-        "{ls}"
-    );
+    assert!(env.listed_as(&name, "stopped"), "not stopped");
     let out = env.fv(&["container", "logs", "--follow", "no-such-container"]);
     assert_eq!(out.code, 2, "{out}");
     assert_eq!(env.fv(&["container", "rm", &name]).code, 0);

@@ -130,20 +130,30 @@ poweroff
         ro_before,
         "the read-only image changed"
     );
-    let got = Command::new(&debugfs)
-        .args(["-R", "cat /guest-file"])
-        .arg(&rw_img)
-        .output()
-        .expect("run debugfs");
     assert_eq!(
-        String::from_utf8_lossy(&got.stdout),
+        debugfs_cat(&debugfs, &rw_img, "/guest-file"),
         "from-the-guest\n",
-        "the host reads the guest's file back: {}",
-        String::from_utf8_lossy(&got.stderr)
+        "the host reads the guest's file back"
     );
 }
 
 /// `qemu-img`, or None (after printing SKIP).
+/// `PATH` inside the ext4 image `img`, read with debugfs (stderr on
+/// failure goes into the panic).
+fn debugfs_cat(debugfs: &Path, img: &Path, path: &str) -> String {
+    let got = Command::new(debugfs)
+        .args(["-R", &format!("cat {path}")])
+        .arg(img)
+        .output()
+        .expect("run debugfs");
+    assert!(
+        got.status.success(),
+        "debugfs: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    String::from_utf8_lossy(&got.stdout).into_owned()
+}
+
 fn qemu_img(test: &str) -> Option<PathBuf> {
     for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
         let p = Path::new(dir).join("qemu-img");
@@ -258,16 +268,10 @@ poweroff
             flat.as_os_str(),
         ],
     );
-    let got = Command::new(&debugfs)
-        .args(["-R", "cat /guest-file"])
-        .arg(&flat)
-        .output()
-        .expect("run debugfs");
     assert_eq!(
-        String::from_utf8_lossy(&got.stdout),
+        debugfs_cat(&debugfs, &flat, "/guest-file"),
         "from-the-qcow2-guest\n",
-        "the host reads the guest's file back: {}",
-        String::from_utf8_lossy(&got.stderr)
+        "the host reads the guest's file back"
     );
 }
 
