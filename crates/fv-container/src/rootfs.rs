@@ -527,23 +527,13 @@ impl MountPlan {
             } else {
                 sys.touch(&target)?;
             }
-            sys.mount(
-                Some(&source),
+            bind(
+                sys,
+                &source,
                 &target,
-                None,
-                m.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
-                None,
+                m.flags.contains(MsFlags::MS_REC),
+                m.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC),
             )?;
-            let extra = m.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
-            if !extra.is_empty() {
-                sys.mount(
-                    None,
-                    &target,
-                    None,
-                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
-                    None,
-                )?;
-            }
         } else {
             sys.mkdir_all(&target)?;
             let fstype = if m.fstype.as_deref() == Some("cgroup") {
@@ -562,22 +552,12 @@ impl MountPlan {
                 // A user namespace cannot mount sysfs without its own net
                 // namespace: bind the host's instead (as runc does).
                 Err(e) if fstype == Some("sysfs") && e.errno() == Some(libc::EPERM) => {
-                    sys.mount(
-                        Some(Path::new("/sys")),
+                    bind(
+                        sys,
+                        Path::new("/sys"),
                         &target,
-                        None,
-                        MsFlags::MS_BIND | MsFlags::MS_REC,
-                        None,
-                    )?;
-                    sys.mount(
-                        None,
-                        &target,
-                        None,
-                        MsFlags::MS_BIND
-                            | MsFlags::MS_REMOUNT
-                            | MsFlags::MS_RDONLY
-                            | MsFlags::MS_REC,
-                        None,
+                        true,
+                        MsFlags::MS_RDONLY | MsFlags::MS_REC,
                     )?;
                 }
                 // devpts refuses a gid that is not mapped in a user namespace.
@@ -681,20 +661,7 @@ impl MountPlan {
                 mount_point: h.mount_point.clone(),
                 root: h.mount_root.clone(),
             })?;
-            sys.mount(
-                Some(&source),
-                &dir,
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
-            )?;
-            sys.mount(
-                None,
-                &dir,
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | base | ro | locked_flags(&source),
-                None,
-            )?;
+            bind(sys, &source, &dir, true, base | ro | locked_flags(&source))?;
         }
         for h in hierarchies.iter().filter(|h| h.name.contains(',')) {
             for part in h.name.split(',') {
@@ -796,6 +763,40 @@ impl MountPlan {
         }
         Ok(())
     }
+}
+
+/// A bind mount of `source` on `target` (recursive with `rec`), then, if
+/// `remount` has flags, a bind remount adding them (the kernel ignores
+/// flags like read-only on the bind itself).
+fn bind(
+    sys: &dyn Syscall,
+    source: &Path,
+    target: &Path,
+    rec: bool,
+    remount: MsFlags,
+) -> Result<(), SyscallError> {
+    let rec_flag = if rec {
+        MsFlags::MS_REC
+    } else {
+        MsFlags::empty()
+    };
+    sys.mount(
+        Some(source),
+        target,
+        None,
+        MsFlags::MS_BIND | rec_flag,
+        None,
+    )?;
+    if !remount.is_empty() {
+        sys.mount(
+            None,
+            target,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount,
+            None,
+        )?;
+    }
+    Ok(())
 }
 
 /// Flags a bind remount must keep (the kernel refuses to clear them in a
